@@ -1,0 +1,87 @@
+"""Normalisation applied while parsing (DOMAIN.md §1 "Normalize first").
+
+These run as pydantic ``BeforeValidator``s so that the model *is* the normalised
+record: what the rules check is exactly what the clean topic carries. Each function
+leaves non-string input alone so pydantic still reports the type error.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+_NAME_DOTS = str.maketrans({".": "·", "•": "·", "・": "·", "‧": "·", "･": "·", "∙": "·"})
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af"
+_SPACE_BETWEEN_HAN = re.compile(rf"(?<=[{_HAN}·])\s+(?=[{_HAN}·])")
+_PHONE_SEPARATORS = re.compile(r"[\s\-()]")
+_INNER_SPACES = re.compile(r"\s+")
+
+
+def _nfkc_trim(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def text(value: Any) -> Any:
+    """Trim and fold full-width forms; a blank string means the value is absent."""
+    if not isinstance(value, str):
+        return value
+    folded = _nfkc_trim(value)
+    return folded or None
+
+
+def code(value: Any) -> Any:
+    """Enum codes: like ``text`` and upper-cased, so ``" m "`` reads as ``M``."""
+    folded = text(value)
+    return folded.upper() if isinstance(folded, str) else folded
+
+
+def id_number(value: Any) -> Any:
+    """ID numbers: no spaces anywhere, ``x`` → ``X``."""
+    folded = text(value)
+    if not isinstance(folded, str):
+        return folded
+    return _INNER_SPACES.sub("", folded).upper() or None
+
+
+def mobile(value: Any) -> Any:
+    """Mobile numbers: digits only, without the +86 / 0086 country prefix."""
+    folded = text(value)
+    if not isinstance(folded, str):
+        return folded
+    digits = _PHONE_SEPARATORS.sub("", folded)
+    for prefix in ("+86", "0086"):
+        if digits.startswith(prefix) and len(digits) > len(prefix):
+            digits = digits[len(prefix) :]
+            break
+    return digits or None
+
+
+def landline(value: Any) -> Any:
+    """Landlines keep their dashes (area code, extension) but lose spaces and brackets."""
+    folded = text(value)
+    if not isinstance(folded, str):
+        return folded
+    return re.sub(r"[\s()]", "", folded) or None
+
+
+def person_name(value: Any) -> Any:
+    """Names: the middle-dot variants become U+00B7 and Han names lose inner spaces."""
+    folded = text(value)
+    if not isinstance(folded, str):
+        return folded
+    dotted = folded.translate(_NAME_DOTS)
+    return _SPACE_BETWEEN_HAN.sub("", dotted)
+
+
+Code = BeforeValidator(code)
+"""Metadata for enum fields: ``Annotated[Gender | None, Code]``."""
+
+Text = Annotated[str, BeforeValidator(text)]
+"""A required string: blank counts as missing and fails validation."""
+OptText = Annotated[str | None, BeforeValidator(text)]
+OptIdNumber = Annotated[str | None, BeforeValidator(id_number)]
+OptMobile = Annotated[str | None, BeforeValidator(mobile)]
+OptLandline = Annotated[str | None, BeforeValidator(landline)]
+OptPersonName = Annotated[str | None, BeforeValidator(person_name)]

@@ -1,0 +1,22 @@
+"""Where a raw record came from: a Kafka position live, a file line in replay."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Stream(StrEnum):
+    """The two input streams; decides which model a record must satisfy."""
+
+    POLICY = "policy"
+    ENDORSEMENT = "endorsement"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    key: bytes | None = None
+    file: str | None = None
+    line: int | None = None

@@ -1,0 +1,82 @@
+"""Every knob of PolicyGuard in one typed object, read from the environment.
+
+``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` keep their conventional names; everything else
+is ``POLICYGUARD_<FIELD>``. The broker profile picks consumer-group timeouts: Kafka's usual
+defaults for a real cluster, short ones for the embedded tansu broker, where Faust would
+otherwise wait 30–110 s to join its group.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BrokerProfile(StrEnum):
+    KAFKA = "kafka"
+    EMBEDDED = "embedded"
+
+
+# (session timeout, heartbeat interval, rebalance timeout) in seconds.
+GROUP_TIMEOUTS: dict[BrokerProfile, tuple[float, float, float]] = {
+    BrokerProfile.KAFKA: (60.0, 3.0, 60.0),
+    BrokerProfile.EMBEDDED: (3.0, 0.3, 2.0),
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POLICYGUARD_", extra="ignore")
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "POLICYGUARD_KAFKA_BOOTSTRAP_SERVERS"),
+        description="host:port[,host:port]; unset means: start the embedded broker (demo only)",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "POLICYGUARD_REDIS_URL"),
+    )
+    broker_profile: BrokerProfile = BrokerProfile.KAFKA
+
+    app_id: str = "policyguard"
+    topic_policy_events: str = "policy-events"
+    topic_endorsement_events: str = "endorsement-events"
+    topic_policy_clean: str = "policy-events.clean"
+    topic_endorsement_clean: str = "endorsement-events.clean"
+    topic_quarantine: str = "policyguard.quarantine"
+    topic_alerts: str = "policyguard.alerts"
+    topic_commission: str = "policyguard.commission"
+    topic_partitions: int = Field(default=1, ge=1, description="for topics PolicyGuard creates")
+    topic_replication_factor: int = Field(default=1, ge=1)
+
+    session_timeout_s: float | None = Field(default=None, gt=0)
+    heartbeat_interval_s: float | None = Field(default=None, gt=0)
+    rebalance_timeout_s: float | None = Field(default=None, gt=0)
+    offset_reset: str = Field(default="earliest", pattern="^(earliest|latest)$")
+
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(default=9464, ge=0, le=65535, description="0 disables /metrics")
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+
+    @property
+    def input_topics(self) -> tuple[str, str]:
+        return (self.topic_policy_events, self.topic_endorsement_events)
+
+    @property
+    def output_topics(self) -> tuple[str, ...]:
+        return (
+            self.topic_policy_clean,
+            self.topic_endorsement_clean,
+            self.topic_quarantine,
+            self.topic_alerts,
+            self.topic_commission,
+        )
+
+    def group_timeouts(self) -> tuple[float, float, float]:
+        session, heartbeat, rebalance = GROUP_TIMEOUTS[self.broker_profile]
+        return (
+            self.session_timeout_s or session,
+            self.heartbeat_interval_s or heartbeat,
+            self.rebalance_timeout_s or rebalance,
+        )
