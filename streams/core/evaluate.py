@@ -15,9 +15,20 @@ CHINA_STANDARD_TIME = timezone(timedelta(hours=8))
 
 
 @dataclass(frozen=True, slots=True)
+class Crash:
+    """A rule that raised: a defect or an input it did not foresee."""
+
+    rule: str
+    exception: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: rule crashed with {self.exception}"
+
+
+@dataclass(frozen=True, slots=True)
 class Evaluation:
     findings: tuple[Finding, ...]
-    errors: tuple[str, ...]
+    crashes: tuple[Crash, ...]
 
 
 def event_date(event: PolicyEvent | EndorsementEvent) -> date:
@@ -54,15 +65,15 @@ def parties_of(event: PolicyEvent | EndorsementEvent) -> tuple[PartyView, ...]:
 def evaluate(event: PolicyEvent | EndorsementEvent, ruleset: RuleSet) -> Evaluation:
     ctx = RuleContext(event=event, event_date=event_date(event), parties=parties_of(event))
     findings: list[Finding] = []
-    errors: list[str] = []
+    crashes: list[Crash] = []
     for rule in ruleset.rules:
         try:
             hits = list(rule.check(ctx))
         except Exception as exc:  # noqa: BLE001 - a rule bug must quarantine, not crash the worker
-            errors.append(f"{rule.id}: rule crashed with {type(exc).__name__}")
+            crashes.append(Crash(rule.id, type(exc).__name__))
             continue
         findings.extend(
             Finding(rule=rule.id, severity=rule.severity, party=hit.party, field=hit.field, message=hit.message)
             for hit in hits
         )
-    return Evaluation(tuple(findings), tuple(errors))
+    return Evaluation(tuple(findings), tuple(crashes))

@@ -45,6 +45,7 @@ class Verdict:
     findings: tuple[Finding, ...]
     clean: CleanEvent | None = None
     quarantine: QuarantineRecord | None = None
+    crashed_rules: tuple[str, ...] = ()
 
     @property
     def outcome(self) -> str:
@@ -130,6 +131,7 @@ def _judge(
         findings: tuple[Finding, ...] = (),
         document: dict[str, Any] | None = None,
         event: InputEvent | None = None,
+        crashed_rules: tuple[str, ...] = (),
     ) -> Verdict:
         text = raw_text(raw)
         ids = document or {}
@@ -149,7 +151,7 @@ def _judge(
             policy_no=event.policy_no if event else _str_or_none(ids.get("policy_no")),
             quarantined_at=now,
         )
-        return Verdict(origin, resolved, event, findings, quarantine=record)
+        return Verdict(origin, resolved, event, findings, quarantine=record, crashed_rules=crashed_rules)
 
     resolved = stream
     try:
@@ -175,9 +177,13 @@ def _judge(
         )
 
     evaluation = evaluate(event, ruleset)
-    if evaluation.errors or any(f.severity is Severity.ERROR for f in evaluation.findings):
+    if evaluation.crashes or any(f.severity is Severity.ERROR for f in evaluation.findings):
         return quarantine(
-            QuarantineReason.RULE_ERROR, errors=evaluation.errors, findings=evaluation.findings, event=event
+            QuarantineReason.RULE_ERROR,
+            errors=[str(crash) for crash in evaluation.crashes],
+            findings=evaluation.findings,
+            event=event,
+            crashed_rules=tuple(crash.rule for crash in evaluation.crashes),
         )
 
     status = ValidationStatus.PASS_WITH_WARNINGS if evaluation.findings else ValidationStatus.PASS

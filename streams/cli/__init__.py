@@ -1,0 +1,1 @@
+"""The ``policyguard`` command line."""

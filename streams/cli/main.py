@@ -1,0 +1,141 @@
+"""``policyguard``: demo, worker, replay, produce, schemas (CONTRACT.md §6)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from schemas.export import CHECKED_IN_DIR
+from streams import __version__
+from streams.settings import Settings
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from streams.demo.run import run_demo
+
+    return run_demo(Settings(), serve=args.serve, timeout_s=args.timeout)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    return run_worker(Settings())
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from streams.core.ruleset import RuleSet
+    from streams.replay import REPLAY_FILES, replay
+
+    def progress(count: int) -> None:
+        print(f"  … {count} records", file=sys.stderr, flush=True)
+
+    try:
+        summary = replay([Path(f) for f in args.files], Path(args.out), ruleset=RuleSet.default(), progress=progress)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"policyguard replay: {exc}", file=sys.stderr)
+        return 2
+    outcomes = ", ".join(f"{k} {summary.outcomes[k]}" for k in ("clean", "clean_with_warnings", "quarantined"))
+    print(f"replayed {summary.records} records from {len(args.files)} file(s): {outcomes}")
+    if summary.reasons:
+        print("quarantine reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.reasons.items())))
+    if summary.blank_lines:
+        print(f"skipped {summary.blank_lines} blank line(s)")
+    for name in REPLAY_FILES.values():
+        print(f"  {Path(args.out) / name}: {summary.written[name]} records")
+    return 0
+
+
+def _produce(args: argparse.Namespace) -> int:
+    from streams.produce import lines_of, publish
+
+    settings = Settings()
+    if not settings.kafka_bootstrap_servers:
+        print("policyguard produce: KAFKA_BOOTSTRAP_SERVERS is not set", file=sys.stderr)
+        return 2
+    try:
+        values = lines_of(Path(args.file))
+    except OSError as exc:
+        print(f"policyguard produce: {exc}", file=sys.stderr)
+        return 2
+    published = asyncio.run(publish(settings.kafka_bootstrap_servers, args.topic, values))
+    print(f"published {len(published)} records to {args.topic}")
+    return 0
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    from schemas.export import write
+
+    for path in write(Path(args.out)):
+        print(path)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="policyguard",
+        description="Streaming validator that keeps life-insurance customer information true.",
+    )
+    root.add_argument("--version", action="version", version=f"policyguard {__version__}")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole pipeline on an embedded broker with a built-in scenario",
+        description="Starts a local Kafka-compatible broker (tansu) and Redis unless KAFKA_BOOTSTRAP_SERVERS / "
+        "REDIS_URL are set, creates the topics, runs a worker, publishes a built-in scenario and prints what "
+        "became of every event. Exits 0 once every input is accounted for.",
+    )
+    demo.add_argument("--serve", action="store_true", help="keep the broker, Redis and worker running until Ctrl-C")
+    demo.add_argument("--timeout", type=float, default=150.0, help="seconds to wait for all results (default 150)")
+    demo.set_defaults(run=_demo)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run a production worker",
+        description="Consumes the input topics of KAFKA_BOOTSTRAP_SERVERS and writes clean, quarantine, alert and "
+        "commission records. Settings come from the environment (POLICYGUARD_*; see README).",
+    )
+    worker.set_defaults(run=_worker)
+
+    replay = commands.add_parser(
+        "replay",
+        help="run the pipeline over JSON Lines files without a broker",
+        description="Judges every line of FILE... in order (the event type decides the stream) and writes "
+        "alerts.jsonl, quarantine.jsonl, commission.jsonl, policy-events.clean.jsonl and "
+        "endorsement-events.clean.jsonl to --out.",
+    )
+    replay.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines input, one event per line")
+    replay.add_argument("--out", required=True, metavar="DIR", help="directory for the five output files")
+    replay.set_defaults(run=_replay)
+
+    produce = commands.add_parser(
+        "produce",
+        help="publish a JSON Lines file to a topic, keyed by policy_no",
+        description="Sends each non-blank line as it is (bad lines included) to --topic on KAFKA_BOOTSTRAP_SERVERS.",
+    )
+    produce.add_argument("file", metavar="FILE")
+    produce.add_argument("--topic", required=True, metavar="T")
+    produce.set_defaults(run=_produce)
+
+    schemas = commands.add_parser(
+        "schemas",
+        help="write the JSON Schemas of every input and output record",
+        description="Writes one <record>.schema.json per record, generated from the pydantic models.",
+    )
+    schemas.add_argument("--out", default=str(CHECKED_IN_DIR), metavar="DIR", help=f"default: {CHECKED_IN_DIR}")
+    schemas.set_defaults(run=_schemas)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The demo: embedded broker + Redis + a real worker process + the built-in scenario."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any, TextIO
+
+from streams.accounting import Accounting, collect
+from streams.demo.scenario import Scene, scenes
+from streams.embedded.processes import ChildProcess, ProcessGroup, StartupFailed, free_port
+from streams.embedded.redis_server import start_redis
+from streams.embedded.tansu import start_tansu
+from streams.produce import Published, publish
+from streams.settings import BrokerProfile, Settings
+from streams.topics import TopicSetupError, ensure_topics
+
+
+def worker_env(settings: Settings, metrics_port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
+            "POLICYGUARD_BROKER_PROFILE": settings.broker_profile.value,
+            "POLICYGUARD_METRICS_PORT": str(metrics_port),
+            "POLICYGUARD_METRICS_HOST": "127.0.0.1",
+            "POLICYGUARD_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    return env
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_demo(settings: Settings, *, serve: bool = False, timeout_s: float = 150.0, out: TextIO = sys.stdout) -> int:
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    workdir = Path(tempfile.mkdtemp(prefix="policyguard-demo-"))
+    started = time.monotonic()
+
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    with ProcessGroup() as group:
+        try:
+            if not settings.kafka_bootstrap_servers:
+                bootstrap = start_tansu(group, workdir)
+                settings = settings.model_copy(
+                    update={"kafka_bootstrap_servers": bootstrap, "broker_profile": BrokerProfile.EMBEDDED}
+                )
+                say(f"started embedded broker (tansu, memory storage) on {bootstrap}")
+            if not settings.redis_url:
+                settings = settings.model_copy(update={"redis_url": start_redis(group, workdir)})
+                say(f"started redis-server on {settings.redis_url}")
+            asyncio.run(ensure_topics(settings))
+            metrics_port = free_port()
+            worker = group.add(
+                ChildProcess(
+                    "worker",
+                    [sys.executable, "-m", "streams.cli.main", "worker"],
+                    workdir / "worker.log",
+                    env=worker_env(settings, metrics_port),
+                ).start()
+            )
+            worker_started = time.monotonic()
+            say(f"started worker (pid {worker.pid}); logs in {workdir}")
+            pairs = asyncio.run(_publish(settings, scenes()))
+            published = [record for record, _ in pairs]
+            say(f"published {len(published)} events; waiting until every one is accounted for…")
+            accounting = asyncio.run(
+                collect(
+                    settings.kafka_bootstrap_servers or "",
+                    [settings.topic_policy_clean, settings.topic_endorsement_clean],
+                    settings.topic_quarantine,
+                    Accounting(published),
+                    timeout_s=timeout_s,
+                    alive=worker.running,
+                )
+            )
+        except (StartupFailed, TopicSetupError) as exc:
+            say(f"demo could not start: {exc}")
+            return 1
+        except KeyboardInterrupt:
+            say("interrupted; stopping worker, Redis and broker")
+            return 130
+        if not accounting.complete:
+            say(f"demo failed: {len(accounting.missing)} of {len(published)} inputs never came out")
+            if not worker.running():
+                say(f"the worker exited:\n{worker.log_tail()}")
+            return 1
+        first = (accounting.first_output_at or worker_started) - worker_started
+        _print_summary(say, pairs, accounting, first, time.monotonic() - started)
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        _print_metrics(say, metrics_url)
+        if accounting.duplicated:
+            say(f"demo failed: {len(accounting.duplicated)} inputs came out more than once")
+            return 1
+        if serve:
+            say("serving: the worker keeps consuming; Ctrl-C stops it, Redis and the broker")
+            say(f"  KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers} REDIS_URL={settings.redis_url}")
+            try:
+                while worker.running():
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                say("stopping")
+    return 0
+
+
+async def _publish(settings: Settings, items: list[Scene]) -> list[tuple[Published, Scene]]:
+    """Publish the scenes per topic; returns each scene beside where it landed."""
+    topics = {"policy": settings.topic_policy_events, "endorsement": settings.topic_endorsement_events}
+    pairs: list[tuple[Published, Scene]] = []
+    for kind, topic in topics.items():
+        chosen = [scene for scene in items if scene.topic == kind]
+        landed = await publish(settings.kafka_bootstrap_servers or "", topic, [scene.value for scene in chosen])
+        pairs += zip(landed, chosen, strict=True)
+    return pairs
+
+
+def outcome_tokens(document: dict[str, Any]) -> tuple[str, list[str]]:
+    """(outcome, what to show): the clean status, or the quarantine reason and ERROR rules."""
+    if "validation" in document:
+        outcome = "clean" if document["validation"]["status"] == "PASS" else "clean_with_warnings"
+        return outcome, [outcome, *dict.fromkeys(f["rule"] for f in document["validation"]["findings"])]
+    errors = dict.fromkeys(f["rule"] for f in document["findings"] if f["severity"] == "ERROR")
+    return "quarantined", [document["reason"], *errors]
+
+
+def _print_summary(
+    say: Any, pairs: list[tuple[Published, Scene]], accounting: Accounting, first_s: float, total_s: float
+) -> None:
+    outcomes: Counter[str] = Counter()
+    unexpected = 0
+    say("")
+    say("PolicyGuard demo: what became of each input")
+    say(f"  {'input (topic[partition]@offset)':<34} {'event_id':<26} outcome")
+    for record, scene in pairs:
+        (_, document), *_ = accounting.outputs[(record.topic, record.partition, record.offset)]
+        outcome, shown = outcome_tokens(document)
+        outcomes[outcome] += 1
+        matches = set(shown) == set(scene.expect.split())
+        unexpected += not matches
+        where = f"{record.topic}[{record.partition}]@{record.offset}"
+        event_id = document.get("event_id") or "(unreadable)"
+        say(f"  {where:<34} {event_id:<26} {' '.join(shown)}{'' if matches else f'  (expected {scene.expect})'}")
+        for finding in document.get("findings", []):
+            say(f"  {'':<34}   · {finding['rule']} @ {finding['party']}.{finding['field']}: {finding['message']}")
+        for error in document.get("errors", []):
+            say(f"  {'':<34}   · {error}")
+    say("")
+    say("totals: " + ", ".join(f"{name} {outcomes[name]}" for name in ("clean", "clean_with_warnings", "quarantined")))
+    say("records on: " + ", ".join(f"{topic} {n}" for topic, n in sorted(accounting.topics().items())))
+    say(f"every input accounted for exactly once: {accounting.complete and not accounting.duplicated}")
+    if unexpected:
+        say(f"{unexpected} inputs did not end as the scenario expects")
+    say(f"first result {first_s:.1f}s after the worker started; whole demo {total_s:.1f}s")
+
+
+def _print_metrics(say: Any, url: str) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    except OSError as exc:
+        say(f"metrics: {url} (not reachable: {exc})")
+        return
+    lines = [line for line in text.splitlines() if line.startswith(("policyguard_events_total", "policyguard_rule_findings_total"))]
+    say(f"metrics: {url}")
+    for line in lines:
+        say(f"  {line}")
+
+
+__all__ = ["run_demo"]

@@ -1,0 +1,163 @@
+"""A built-in day of events: clean lifecycles, real-world data errors and poison messages.
+
+All people and numbers are fictional. Every resident-ID number is built from a real
+GB/T 2260 region code, the birth date and a sequence digit of the right parity, and gets
+its GB 11643 check character computed, except where a scene breaks one on purpose.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from stdnum.cn.ric import calc_check_digit
+
+
+def resident_id(region: str, birth: str, sequence: str, *, wrong_check: bool = False) -> str:
+    body = region + birth.replace("-", "") + sequence
+    check = calc_check_digit(body + "0")  # stdnum ignores the last character it is given
+    if wrong_check:
+        check = "0" if check != "0" else "1"
+    return body + check
+
+
+def address(province: str, city: str, district: str, detail: str) -> dict[str, str]:
+    return {"province": province, "city": city, "district": district, "detail": detail}
+
+
+def person(name: str, gender: str, birth: str, region: str, sequence: str, **fields: Any) -> dict[str, Any]:
+    wrong = fields.pop("wrong_check", False)
+    base = {
+        "name": name,
+        "gender": gender,
+        "birth_date": birth,
+        "id_type": "RESIDENT_ID",
+        "id_no": resident_id(region, birth, sequence, wrong_check=wrong),
+        "id_valid_to": "LONG_TERM",
+        "mobile": None,
+        "landline": None,
+        "address": None,
+        "postal_code": None,
+    }
+    base.update(fields)
+    return base
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """One input and what the demo expects of it (shown next to what really happened)."""
+
+    topic: str  # "policy" or "endorsement"
+    value: bytes
+    expect: str
+
+
+def _event(policy_no: str, n: int, event_type: str, at: str, **fields: Any) -> dict[str, Any]:
+    actor = fields.pop("actor", {"user_id": "A0001", "role": "SALES_AGENT", "supervisor_id": "S0001", "department": None})
+    event = {
+        "event_id": f"demo-{policy_no}-{n:02d}",
+        "event_type": event_type,
+        "occurred_at": at,
+        "policy_no": policy_no,
+        "channel": fields.pop("channel", "AGENCY"),
+        "branch_code": fields.pop("branch_code", "86330100"),
+        "agent_code": "A0001",
+        "intermediary_code": fields.pop("intermediary_code", None),
+        "actor": actor,
+    }
+    event.update(fields)
+    return event
+
+
+def _bytes(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False).encode("utf-8")
+
+
+def scenes() -> list[Scene]:
+    hangzhou = address("浙江省", "杭州市", "西湖区", "文三路259号3幢1502室")
+    holder = person("陈晓明", "M", "1985-03-12", "330106", "417", mobile="13957102846",
+                    landline="0571-87652093", address=hangzhou, postal_code="310013")
+    child = person("陈雨桐", "F", "2015-07-20", "330106", "226", address=hangzhou, postal_code="310013")
+    family = {
+        "policyholder": holder,
+        "insureds": [dict(holder, relation_to_policyholder="SELF"), dict(child, relation_to_policyholder="CHILD")],
+        "beneficiaries": [],
+        "beneficiary_designation": "LEGAL_HEIRS",
+    }
+    out: list[Scene] = []
+
+    def policy(expect: str, policy_no: str, n: int, event_type: str, at: str, parties: dict[str, Any], **kw: Any) -> None:
+        out.append(Scene("policy", _bytes(_event(policy_no, n, event_type, at, **copy.deepcopy(parties), **kw)), expect))
+
+    p1 = "P86330125110001"
+    policy("clean", p1, 1, "APPLICATION_SUBMITTED", "2025-11-03T10:15:00+08:00", family)
+    policy("clean", p1, 2, "APPLICATION_CONFIRMED", "2025-11-03T10:40:12+08:00", family)
+    policy("clean", p1, 3, "POLICY_ISSUED", "2025-11-05T09:00:00+08:00", family,
+           actor={"user_id": "SYS-UW", "role": "SYSTEM", "supervisor_id": None, "department": None})
+
+    # Bank channel: the teller typed the ID with a wrong check digit, then corrected it.
+    jinghong = address("云南省", "西双版纳傣族自治州", "景洪市", "曼听路34号2单元301室")
+    teller = {"user_id": "T0101", "role": "BANK_TELLER", "supervisor_id": None, "department": None}
+    bank = {"channel": "BANCASSURANCE", "intermediary_code": "BK532801007", "branch_code": "86532800", "actor": teller}
+    wrong = person("岩罕", "M", "1979-10-03", "532801", "031", wrong_check=True, mobile="15808816001",
+                   address=jinghong, postal_code="666100")
+    right = dict(wrong, id_no=resident_id("532801", "1979-10-03", "031"))
+    p2 = "P86532825110002"
+    policy("RULE_ERROR ID_CHECKSUM", p2, 1, "APPLICATION_SUBMITTED", "2025-11-04T14:02:00+08:00",
+           {"policyholder": wrong, "insureds": [dict(wrong, relation_to_policyholder="SELF")]}, **bank)
+    policy("clean", p2, 2, "APPLICATION_AMENDED", "2025-11-04T16:30:00+08:00",
+           {"policyholder": right, "insureds": [dict(right, relation_to_policyholder="SELF")]}, **bank)
+
+    # Full-width digits and a +86 prefix from a web form: normalised, still clean.
+    shenzhen = address("广东省", "深圳市", "南山区", "科苑路15号A座1203室")
+    web = person("林美华", "F", "1990-06-18", "440305", "062", mobile="＋86 139-2671-0584",
+                 address=shenzhen, postal_code="５１８０５７")
+    policy("clean", "P86440325110003", 1, "APPLICATION_SUBMITTED", "2025-11-05T20:11:00+08:00",
+           {"policyholder": web, "insureds": [dict(web, relation_to_policyholder="SELF")]}, channel="ONLINE")
+
+    # A ten-digit mobile and a five-digit postal code.
+    beijing = address("北京市", "北京市", "朝阳区", "望京西园三区312号楼6单元802")
+    typo = person("赵国强", "M", "1972-01-09", "110105", "153", mobile="1391186274", address=beijing, postal_code="10010")
+    policy("RULE_ERROR MOBILE_FORMAT POSTAL_CODE_FORMAT", "P86110025110004", 1, "APPLICATION_SUBMITTED",
+           "2025-11-06T09:20:00+08:00", {"policyholder": typo, "insureds": [dict(typo, relation_to_policyholder="SELF")]})
+
+    # The insured's ID says female, the form says male; her birth date was mistyped.
+    wuhan = address("湖北省", "武汉市", "洪山区", "珞喻路1037号7栋502室")
+    mother = person("周丽", "F", "1962-04-30", "420111", "084", mobile="13871234509", address=wuhan, postal_code="430074")
+    daughter = person("王芳", "F", "1988-09-15", "420111", "128", address=wuhan, postal_code="430074")
+    bad_daughter = dict(daughter, gender="M", birth_date="1988-09-16")
+    policy("RULE_ERROR ID_BIRTH_DATE_MISMATCH ID_GENDER_MISMATCH", "P86420125110005", 1, "APPLICATION_SUBMITTED",
+           "2025-11-06T11:45:00+08:00", {"policyholder": mother, "insureds": [dict(bad_daughter, relation_to_policyholder="CHILD")]})
+
+    # The insured's ID number was left blank.
+    no_id = dict(daughter, id_no="  ")
+    policy("RULE_ERROR REQUIRED_FIELD_MISSING", "P86420125110006", 1, "APPLICATION_SUBMITTED",
+           "2025-11-06T13:05:00+08:00", {"policyholder": mother, "insureds": [dict(no_id, relation_to_policyholder="CHILD")]})
+
+    # A legacy system sends GBK instead of UTF-8: undecodable, quarantined as base64.
+    gbk = _event("P86330125110007", 1, "APPLICATION_SUBMITTED", "2025-11-07T08:30:00+08:00", **copy.deepcopy(family))
+    out.append(Scene("policy", json.dumps(gbk, ensure_ascii=False).encode("gbk"), "DECODE_ERROR"))
+    out.append(Scene("policy", b'{"event_id": "demo-P86330125110008-01", "event_type": "APPLICATION_SUBM', "DECODE_ERROR"))
+    # Timestamp without an offset and no actor: the envelope itself is broken.
+    broken = _event("P86330125110009", 1, "APPLICATION_SUBMITTED", "2025-11-07 08:30:00", **copy.deepcopy(family))
+    del broken["actor"]
+    out.append(Scene("policy", _bytes(broken), "SCHEMA_ERROR"))
+
+    # The customer's own contact change (保全), requested and approved; then one whose new mobile is a typo.
+    def endorsement(expect: str, n: int, event_type: str, at: str, new_mobile: str) -> None:
+        document = _event(p1, n, event_type, at,
+                          actor={"user_id": "C-CXM", "role": "CUSTOMER", "supervisor_id": None, "department": None},
+                          endorsement_no=f"E20251110{n:04d}", endorsement_type="CONTACT_CHANGE",
+                          application_channel="MOBILE_APP",
+                          authorization={"applicant": "POLICYHOLDER", "customer_signature": "E_SIGN",
+                                         "id_verification": "FACE_LIVENESS", "otp_verified_to": "OLD_MOBILE",
+                                         "power_of_attorney_ref": None},
+                          changes=[{"party": "policyholder", "field": "mobile", "old": "13957102846", "new": new_mobile}])
+        out.append(Scene("endorsement", _bytes(document), expect))
+
+    endorsement("clean", 11, "ENDORSEMENT_REQUESTED", "2025-11-10T09:30:02+08:00", "18926730584")
+    endorsement("clean", 12, "ENDORSEMENT_APPROVED", "2025-11-10T09:31:10+08:00", "18926730584")
+    endorsement("RULE_ERROR MOBILE_FORMAT", 13, "ENDORSEMENT_REQUESTED", "2025-11-10T10:02:00+08:00", "1892673058")
+    out.append(Scene("endorsement", b"\x00\x01not json at all\xff", "DECODE_ERROR"))
+    return out

@@ -1,0 +1,1 @@
+"""The embedded default: a tansu broker and a redis-server, started and stopped by pid."""

