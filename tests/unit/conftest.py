@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from streams.core.origin import Origin, Stream
+from streams.core.pipeline import Verdict, process_record
+from streams.core.ruleset import RuleSet
+from tests.oracle import encode
+
+NOW = datetime(2025, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def judge(document: dict | bytes, stream: Stream | None = None, ruleset: RuleSet | None = None) -> Verdict:
+    raw = document if isinstance(document, bytes) else encode(document)
+    return process_record(raw, Origin(topic="t", partition=0, offset=7, key=b"P1"), now=NOW,
+                          ruleset=ruleset or RuleSet.default(), stream=stream)
+
+
+def rules_of(verdict: Verdict) -> set[tuple[str, str | None, str | None]]:
+    return {(f.rule, f.party, f.field) for f in verdict.findings}
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
