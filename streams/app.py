@@ -55,6 +55,7 @@ def build_app(settings: Settings, ruleset: RuleSet, clock: Callable[[], datetime
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         web_enabled=False,
+        datadir=settings.data_dir,
         store="memory://",
         key_serializer="raw",
         value_serializer="raw",

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     rebalance_timeout_s: float | None = Field(default=None, gt=0)
     offset_reset: str = Field(default="earliest", pattern="^(earliest|latest)$")
 
+    data_dir: str = Field(default="policyguard-data", description="Faust's local state directory")
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(default=9464, ge=0, le=65535, description="0 disables /metrics")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
@@ -72,6 +73,14 @@ class Settings(BaseSettings):
             self.topic_alerts,
             self.topic_commission,
         )
+
+    def as_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in a child process."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump(exclude_none=True).items():
+            key = name.upper() if name in ("kafka_bootstrap_servers", "redis_url") else f"POLICYGUARD_{name.upper()}"
+            env[key] = str(value.value if isinstance(value, StrEnum) else value)
+        return env
 
     def group_timeouts(self) -> tuple[float, float, float]:
         session, heartbeat, rebalance = GROUP_TIMEOUTS[self.broker_profile]

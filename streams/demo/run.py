@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -22,21 +23,11 @@ from streams.settings import BrokerProfile, Settings
 from streams.topics import TopicSetupError, ensure_topics
 
 
-def worker_env(settings: Settings, metrics_port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
-            "POLICYGUARD_BROKER_PROFILE": settings.broker_profile.value,
-            "POLICYGUARD_METRICS_PORT": str(metrics_port),
-            "POLICYGUARD_METRICS_HOST": "127.0.0.1",
-            "POLICYGUARD_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
+def worker_env(settings: Settings, metrics_port: int, data_dir: str) -> dict[str, str]:
+    quiet = settings.model_copy(
+        update={"metrics_port": metrics_port, "metrics_host": "127.0.0.1", "log_level": "WARNING", "data_dir": data_dir}
     )
-    if settings.redis_url:
-        env["REDIS_URL"] = settings.redis_url
-    return env
+    return {**os.environ, **quiet.as_env(), "PYTHONUNBUFFERED": "1"}
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -69,7 +60,7 @@ def run_demo(settings: Settings, *, serve: bool = False, timeout_s: float = 150.
                     "worker",
                     [sys.executable, "-m", "streams.cli.main", "worker"],
                     workdir / "worker.log",
-                    env=worker_env(settings, metrics_port),
+                    env=worker_env(settings, metrics_port, str(workdir / "worker-data")),
                 ).start()
             )
             worker_started = time.monotonic()
@@ -105,6 +96,7 @@ def run_demo(settings: Settings, *, serve: bool = False, timeout_s: float = 150.
         if accounting.duplicated:
             say(f"demo failed: {len(accounting.duplicated)} inputs came out more than once")
             return 1
+        keep_logs = serve
         if serve:
             say("serving: the worker keeps consuming; Ctrl-C stops it, Redis and the broker")
             say(f"  KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers} REDIS_URL={settings.redis_url}")
@@ -113,6 +105,8 @@ def run_demo(settings: Settings, *, serve: bool = False, timeout_s: float = 150.
                     time.sleep(0.5)
             except KeyboardInterrupt:
                 say("stopping")
+    if not keep_logs:
+        shutil.rmtree(workdir, ignore_errors=True)  # kept on failure, for the logs
     return 0
 
 

@@ -1,0 +1,34 @@
+# PolicyGuard: `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-unit test-integration schemas clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/system-deps.sh
+	./scripts/system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/policyguard demo
+
+test: install
+	$(BIN)/python -m pytest
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: install
+	$(BIN)/python -m pytest tests/integration
+
+schemas: install
+	$(BIN)/policyguard schemas
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis out

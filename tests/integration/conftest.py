@@ -1,0 +1,78 @@
+"""Real servers for integration tests: one tansu broker and one redis-server per session.
+
+Each test gets its own topic names and consumer group (a prefix), so tests share the
+servers without seeing each other's records.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from streams.embedded.processes import ChildProcess, ProcessGroup, free_port
+from streams.embedded.redis_server import start_redis
+from streams.embedded.tansu import start_tansu
+from streams.settings import BrokerProfile, Settings
+
+
+@dataclass(frozen=True)
+class Servers:
+    bootstrap: str
+    redis_url: str
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    workdir = tmp_path_factory.mktemp("servers")
+    with ProcessGroup() as group:
+        bootstrap = start_tansu(group, workdir)
+        redis_url = start_redis(group, workdir)
+        yield Servers(bootstrap, redis_url)
+
+
+def settings_for(servers: Servers, tmp_path: Path, *, partitions: int = 1) -> Settings:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    return Settings(
+        kafka_bootstrap_servers=servers.bootstrap,
+        redis_url=servers.redis_url,
+        broker_profile=BrokerProfile.EMBEDDED,
+        app_id=f"policyguard-{prefix}",
+        topic_policy_events=f"{prefix}.policy-events",
+        topic_endorsement_events=f"{prefix}.endorsement-events",
+        topic_policy_clean=f"{prefix}.policy-events.clean",
+        topic_endorsement_clean=f"{prefix}.endorsement-events.clean",
+        topic_quarantine=f"{prefix}.quarantine",
+        topic_alerts=f"{prefix}.alerts",
+        topic_commission=f"{prefix}.commission",
+        topic_partitions=partitions,
+        metrics_port=free_port(),
+        metrics_host="127.0.0.1",
+        data_dir=str(tmp_path / "worker-data"),
+        log_level="INFO",
+    )
+
+
+@pytest.fixture
+def settings(servers: Servers, tmp_path: Path) -> Settings:
+    return settings_for(servers, tmp_path)
+
+
+def policyguard(args: list[str], settings: Settings, log: Path) -> ChildProcess:
+    env = {**os.environ, **settings.as_env(), "PYTHONUNBUFFERED": "1"}
+    return ChildProcess("policyguard " + " ".join(args), [sys.executable, "-m", "streams.cli.main", *args], log, env)
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator:
+    group = ProcessGroup()
+
+    def start(settings: Settings) -> ChildProcess:
+        return group.add(policyguard(["worker"], settings, tmp_path / f"worker-{len(group.children)}.log").start())
+
+    yield start
+    group.stop_all()

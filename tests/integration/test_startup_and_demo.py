@@ -1,0 +1,121 @@
+"""Start-up refusal, the demo end to end, and clean shutdown of every child process."""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.settings import Settings
+from tests.integration.conftest import Servers, policyguard, settings_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_worker_refuses_inputs_that_are_not_co_partitioned(servers: Servers, tmp_path: Path) -> None:
+    settings = settings_for(servers, tmp_path)
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(settings.topic_policy_events, 2, 1),
+                                       NewTopic(settings.topic_endorsement_events, 3, 1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    worker = policyguard(["worker"], settings, tmp_path / "worker.log").start()
+    assert worker.popen is not None
+    code = worker.popen.wait(60)
+    assert code == 2
+    log = worker.log_tail()
+    assert "not co-partitioned" in log and "has 2 partitions" in log and "has 3" in log
+
+
+def test_worker_without_broker_setting_explains_itself(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    result = subprocess.run([sys.executable, "-m", "streams.cli.main", "worker"], env=env, capture_output=True,
+                            text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "KAFKA_BOOTSTRAP_SERVERS is not set" in result.stderr
+
+
+def test_demo_accounts_for_every_input_and_exits_zero(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
+    result = subprocess.run([sys.executable, "-m", "streams.cli.main", "demo"], env=env, capture_output=True,
+                            text=True, timeout=240, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "every input accounted for exactly once: True" in out
+    assert "(expected" not in out  # every scene ended as the scenario says
+    assert re.search(r"totals: clean \d+, clean_with_warnings \d+, quarantined \d+", out)
+    assert "DECODE_ERROR" in out and "SCHEMA_ERROR" in out and "ID_CHECKSUM" in out
+    assert re.search(r"metrics: http://127\.0\.0\.1:\d+/metrics", out)
+    assert "policyguard_events_total" in out
+    # PII stays masked in what the demo prints.
+    assert "13957102846" not in out and "陈晓明" not in out
+    assert not list(tmp_path.iterdir()), "the demo must not litter the working directory"
+
+
+def _port_open(host_port: str) -> bool:
+    host, port = host_port.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is gone for our purposes once its state is Z.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_ctrl_c_stops_the_serving_demo_and_all_its_children(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
+    env["PYTHONUNBUFFERED"] = "1"
+    demo = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "demo", "--serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("serving"):
+                break
+        text = "".join(lines)
+        assert "serving" in text, text
+        broker = re.search(r"KAFKA_BOOTSTRAP_SERVERS=(\S+)", demo.stdout.readline()).group(1)
+        redis = re.search(r"started redis-server on redis://([\d.]+:\d+)", text).group(1)
+        worker_pid = int(re.search(r"started worker \(pid (\d+)\)", text).group(1))
+        assert _port_open(broker) and _port_open(redis) and _pid_alive(worker_pid)
+
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (_port_open(broker) or _port_open(redis) or _pid_alive(worker_pid)):
+        time.sleep(0.2)
+    assert not _port_open(broker) and not _port_open(redis) and not _pid_alive(worker_pid)

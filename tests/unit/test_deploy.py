@@ -1,0 +1,62 @@
+"""deploy/: Prometheus, Alertmanager and Grafana files are valid and speak the contract's metrics."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+CONTRACT_METRICS = {
+    "policyguard_events_total", "policyguard_rule_findings_total", "policyguard_rule_crashes_total",
+    "policyguard_processing_seconds_bucket", "policyguard_event_age_seconds_bucket",
+}
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: run `make install` (scripts/system-deps.sh)")
+    return found
+
+
+def test_prometheus_config_and_rules_are_valid() -> None:
+    result = subprocess.run([_tool("promtool"), "check", "config", "prometheus/prometheus.yml"], cwd=DEPLOY,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alert_rules_fire_as_their_unit_tests_say() -> None:
+    result = subprocess.run([_tool("promtool"), "test", "rules", "prometheus/alerts.test.yml"], cwd=DEPLOY,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alertmanager_config_is_valid() -> None:
+    result = subprocess.run([_tool("amtool"), "check-config", "alertmanager/alertmanager.yml"], cwd=DEPLOY,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _metric_names(expr: str) -> set[str]:
+    return set(re.findall(r"\b(policyguard_[a-z_]+)", expr))
+
+
+def test_dashboard_and_rules_only_use_metrics_the_worker_exports() -> None:
+    from prometheus_client import REGISTRY
+
+    import streams.metrics  # noqa: F401 - registers the metrics
+
+    exported = {sample.name for family in REGISTRY.collect() for sample in family.samples}
+    exported |= {family.name + "_total" for family in REGISTRY.collect() if family.type == "counter"}
+    dashboard = json.loads((DEPLOY / "grafana" / "policyguard-overview.json").read_text())
+    used = {name for panel in dashboard["panels"] for target in panel["targets"] for name in _metric_names(target["expr"])}
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    used |= {name for group in rules["groups"] for rule in group["rules"] for name in _metric_names(rule["expr"])}
+    assert used <= CONTRACT_METRICS
+    missing = used - exported
+    assert not missing, f"dashboards use metrics the worker does not export: {missing}"
