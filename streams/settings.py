@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     rebalance_timeout_s: float | None = Field(default=None, gt=0)
     offset_reset: str = Field(default="earliest", pattern="^(earliest|latest)$")
 
+    rules_file: str | None = Field(default=None, description="TOML rules configuration; unset: the contract's defaults")
     data_dir: str = Field(default="policyguard-data", description="Faust's local state directory")
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(default=9464, ge=0, le=65535, description="0 disables /metrics")

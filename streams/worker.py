@@ -10,7 +10,8 @@ import redis
 from prometheus_client import start_http_server
 
 from streams.app import build_app
-from streams.core.ruleset import RuleSet
+from streams.core.rules_config import RulesConfigError
+from streams.rules_file import load_ruleset
 from streams.settings import Settings
 from streams.topics import TopicSetupError, ensure_topics
 
@@ -37,10 +38,11 @@ def run_worker(settings: Settings) -> int:
     try:
         if not settings.kafka_bootstrap_servers:
             raise WorkerStartError("KAFKA_BOOTSTRAP_SERVERS is not set (use `policyguard demo` for a local broker)")
+        ruleset = load_ruleset(settings.rules_file)
         if settings.redis_url:
             check_redis(settings.redis_url)
         counts = asyncio.run(ensure_topics(settings))
-    except (WorkerStartError, TopicSetupError) as exc:
+    except (WorkerStartError, TopicSetupError, RulesConfigError) as exc:
         print(f"policyguard worker: {exc}", file=sys.stderr)
         return 2
     log.info("topics ready: %s", ", ".join(f"{name}={n}" for name, n in sorted(counts.items())))
@@ -48,7 +50,7 @@ def run_worker(settings: Settings) -> int:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
         log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
-    app = build_app(settings, RuleSet.default())
+    app = build_app(settings, ruleset)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()  # returns only via sys.exit on shutdown
     return 0

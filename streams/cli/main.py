@@ -25,15 +25,17 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from streams.core.ruleset import RuleSet
+    from streams.core.rules_config import RulesConfigError
     from streams.replay import REPLAY_FILES, replay
+    from streams.rules_file import load_ruleset
 
     def progress(count: int) -> None:
         print(f"  … {count} records", file=sys.stderr, flush=True)
 
     try:
-        summary = replay([Path(f) for f in args.files], Path(args.out), ruleset=RuleSet.default(), progress=progress)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        ruleset = load_ruleset(args.rules if args.rules is not None else Settings().rules_file)
+        summary = replay([Path(f) for f in args.files], Path(args.out), ruleset=ruleset, progress=progress)
+    except (FileNotFoundError, IsADirectoryError, PermissionError, RulesConfigError) as exc:
         print(f"policyguard replay: {exc}", file=sys.stderr)
         return 2
     outcomes = ", ".join(f"{k} {summary.outcomes[k]}" for k in ("clean", "clean_with_warnings", "quarantined"))
@@ -108,6 +110,7 @@ def parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines input, one event per line")
     replay.add_argument("--out", required=True, metavar="DIR", help="directory for the five output files")
+    replay.add_argument("--rules", metavar="FILE", help="rules configuration (TOML); default: POLICYGUARD_RULES_FILE")
     replay.set_defaults(run=_replay)
 
     produce = commands.add_parser(

@@ -63,17 +63,23 @@ def parties_of(event: PolicyEvent | EndorsementEvent) -> tuple[PartyView, ...]:
 
 
 def evaluate(event: PolicyEvent | EndorsementEvent, ruleset: RuleSet) -> Evaluation:
-    ctx = RuleContext(event=event, event_date=event_date(event), parties=parties_of(event))
+    ctx = RuleContext(
+        event=event, event_date=event_date(event), parties=parties_of(event), thresholds=ruleset.thresholds
+    )
+    channel = event.channel.value if event.channel is not None else None
     findings: list[Finding] = []
     crashes: list[Crash] = []
-    for rule in ruleset.rules:
+    for active in ruleset.rules:
+        rule, severity = active.rule, active.severity_for(channel)
+        if severity is None:
+            continue
         try:
             hits = list(rule.check(ctx))
         except Exception as exc:  # noqa: BLE001 - a rule bug must quarantine, not crash the worker
             crashes.append(Crash(rule.id, type(exc).__name__))
             continue
         findings.extend(
-            Finding(rule=rule.id, severity=rule.severity, party=hit.party, field=hit.field, message=hit.message)
+            Finding(rule=rule.id, severity=severity, party=hit.party, field=hit.field, message=hit.message)
             for hit in hits
         )
     return Evaluation(tuple(findings), tuple(crashes))

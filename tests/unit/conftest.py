@@ -18,8 +18,9 @@ def judge(document: dict | bytes, stream: Stream | None = None, ruleset: RuleSet
                           ruleset=ruleset or RuleSet.default(), stream=stream)
 
 
-def rules_of(verdict: Verdict) -> set[tuple[str, str | None, str | None]]:
-    return {(f.rule, f.party, f.field) for f in verdict.findings}
+def rules_of(verdict: Verdict, *only: str) -> set[tuple[str, str | None, str | None]]:
+    """(rule, party, field) of every finding, or of the findings of the ``only`` rules."""
+    return {(f.rule, f.party, f.field) for f in verdict.findings if not only or f.rule in only}
 
 
 @pytest.fixture

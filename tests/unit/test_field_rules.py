@@ -78,7 +78,7 @@ def test_postal_code_format(code: str, province: str, city: str, ok: bool) -> No
     address = {"province": province, "city": city, "district": "某区", "detail": "某路1号"}
     event = policy_event(policyholder=person(postal_code=code, address=address))
     event["insureds"] = []
-    assert (rules_of(judge(event)) == set()) is ok
+    assert (rules_of(judge(event), "POSTAL_CODE_FORMAT") == set()) is ok
 
 
 def test_endorsement_changes_are_checked_field_by_field() -> None:

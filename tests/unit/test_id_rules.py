@@ -52,11 +52,12 @@ def test_check_character_x_is_accepted_in_either_case() -> None:
 
 def test_legacy_15_digit_id_checks_birth_and_gender_without_checksum() -> None:
     legacy = "330106850312413"  # 1985-03-12, sequence digit 3 (odd: male)
-    assert rules_of(judge(holder_only(id_no=legacy))) == set()
-    assert rules_of(judge(holder_only(id_no=legacy, gender="F"))) == {("ID_GENDER_MISMATCH", "policyholder", "gender")}
+    warning = ("ID_LEGACY_15", "policyholder", "id_no")
+    assert rules_of(judge(holder_only(id_no=legacy))) == {warning}
+    assert rules_of(judge(holder_only(id_no=legacy, gender="F"))) == {
+        warning, ("ID_GENDER_MISMATCH", "policyholder", "gender")}
     assert rules_of(judge(holder_only(id_no=legacy, birth_date="1985-03-11"))) == {
-        ("ID_BIRTH_DATE_MISMATCH", "policyholder", "birth_date")
-    }
+        warning, ("ID_BIRTH_DATE_MISMATCH", "policyholder", "birth_date")}
 
 
 def test_retired_region_code_is_not_an_error() -> None:

@@ -89,14 +89,14 @@ def test_severity_override_turns_an_error_into_a_warning() -> None:
     assert verdict.outcome == "clean_with_warnings"
     assert verdict.clean.validation.status is ValidationStatus.PASS_WITH_WARNINGS
     assert [f.rule for f in verdict.clean.validation.findings] == ["MOBILE_FORMAT"]
-    assert judge(event, Stream.POLICY, RuleSet.configured(disabled=frozenset({"MOBILE_FORMAT"}))).outcome == "clean"
+    assert judge(event, Stream.POLICY, RuleSet.configured(severities={"MOBILE_FORMAT": None})).outcome == "clean"
 
 
 def test_a_crashing_rule_quarantines_the_event_and_others_still_run() -> None:
     def broken(ctx: object) -> list:
         raise ZeroDivisionError("boom")
 
-    ruleset = RuleSet((Rule("BROKEN", Severity.WARNING, broken), REGISTRY["MOBILE_FORMAT"]))
+    ruleset = RuleSet.of(Rule("BROKEN", Severity.WARNING, broken), REGISTRY["MOBILE_FORMAT"])
     event = policy_event(policyholder=person(mobile="123"))
     event["insureds"] = []
     verdict = judge(event, Stream.POLICY, ruleset)

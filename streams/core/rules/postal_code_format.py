@@ -19,7 +19,7 @@ TAIWAN = re.compile(r"^\d{3}(\d{2,3})?$")
 HK_MACAO = "999077"
 
 
-def _region_of(address: Address | None) -> str:
+def region_of(address: Address | None) -> str:
     text = "" if address is None else f"{address.province or ''}{address.city or ''}"
     if "香港" in text or "澳门" in text or "澳門" in text:
         return "HK_MACAO"
@@ -29,7 +29,7 @@ def _region_of(address: Address | None) -> str:
 
 
 def postal_code_ok(code: str, address: Address | None) -> bool:
-    region = _region_of(address)
+    region = region_of(address)
     if region == "HK_MACAO":
         return code == HK_MACAO or bool(MAINLAND.match(code))
     if region == "TAIWAN":

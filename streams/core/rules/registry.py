@@ -16,6 +16,7 @@ from schemas.endorsement_event import EndorsementEvent
 from schemas.enums import Severity
 from schemas.person import Person
 from schemas.policy_event import PolicyEvent
+from streams.core.thresholds import Thresholds
 
 
 class PartyKind(StrEnum):
@@ -50,6 +51,7 @@ class RuleContext:
     event: PolicyEvent | EndorsementEvent
     event_date: date
     parties: tuple[PartyView, ...]
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
     def of_kind(self, *kinds: PartyKind) -> Iterator[PartyView]:
         return (party for party in self.parties if party.kind in kinds)

@@ -1,0 +1,46 @@
+"""PHONE_PATTERN (SEED): numbers nobody owns: 13888888888, …12345678, 13800138000.
+
+Judged only on numbers that pass their format rule (one finding per problem).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from schemas.enums import Severity
+from streams.core.labels_zh import field_zh, party_zh
+from streams.core.masking import mask_phone
+from streams.core.rules.landline_format import LANDLINE
+from streams.core.rules.mobile_format import MOBILE
+from streams.core.rules.registry import Hit, RuleContext, rule
+from streams.core.thresholds import Thresholds
+
+
+def _longest_run(digits: str, step: int) -> int:
+    best = run = 1
+    for previous, current in zip(digits, digits[1:]):
+        run = run + 1 if int(current) - int(previous) == step else 1
+        best = max(best, run)
+    return best
+
+
+def suspicious(number: str, thresholds: Thresholds) -> bool:
+    digits = re.sub(r"\D", "", number)
+    if not digits:
+        return False
+    if digits in thresholds.placeholder_phone_numbers:
+        return True
+    if _longest_run(digits, 0) >= thresholds.identical_digit_run:
+        return True
+    return max(_longest_run(digits, 1), _longest_run(digits, -1)) >= thresholds.sequential_digit_run
+
+
+@rule("PHONE_PATTERN", Severity.WARNING, "7+ identical digits, an 8-digit sequence, or a known placeholder number")
+def phone_pattern(ctx: RuleContext) -> Iterator[Hit]:
+    for party in ctx.parties:
+        for field, value, pattern in (
+            ("mobile", party.person.mobile, MOBILE),
+            ("landline", party.person.landline, LANDLINE),
+        ):
+            if value is not None and pattern.match(value) and suspicious(value, ctx.thresholds):
+                yield Hit(party.label, field, f"{party_zh(party.label)}{field_zh(field)}{mask_phone(value)}疑似虚假号码，请核实")

@@ -1,0 +1,1 @@
+"""Reference tables no maintained package provides, each with its source in the file."""
