@@ -67,12 +67,12 @@ def landline(value: Any) -> Any:
 
 
 def person_name(value: Any) -> Any:
-    """Names: the middle-dot variants become U+00B7 and Han names lose inner spaces."""
+    """Names: middle-dot variants become U+00B7, Han names lose inner spaces, runs of spaces fold to one."""
     folded = text(value)
     if not isinstance(folded, str):
         return folded
     dotted = folded.translate(_NAME_DOTS)
-    return _SPACE_BETWEEN_HAN.sub("", dotted)
+    return _INNER_SPACES.sub(" ", _SPACE_BETWEEN_HAN.sub("", dotted))
 
 
 Code = BeforeValidator(code)

@@ -147,7 +147,8 @@ def _print_summary(
         where = f"{record.topic}[{record.partition}]@{record.offset}"
         event_id = document.get("event_id") or "(unreadable)"
         say(f"  {where:<34} {event_id:<26} {' '.join(shown)}{'' if matches else f'  (expected {scene.expect})'}")
-        for finding in document.get("findings", []):
+        findings = document["validation"]["findings"] if "validation" in document else document["findings"]
+        for finding in findings:
             say(f"  {'':<34}   · {finding['rule']} @ {finding['party']}.{finding['field']}: {finding['message']}")
         for error in document.get("errors", []):
             say(f"  {'':<34}   · {error}")

@@ -116,6 +116,15 @@ def scenes() -> list[Scene]:
     policy("clean", "P86440325110003", 1, "APPLICATION_SUBMITTED", "2025-11-05T20:11:00+08:00",
            {"policyholder": web, "insureds": [dict(web, relation_to_policyholder="SELF")]}, channel="ONLINE")
 
+    # Online: a Uyghur name typed with '•', and the insured's address copied as "同上" (same as above).
+    urumqi = address("新疆维吾尔自治区", "乌鲁木齐市", "天山区", "解放南路88号2单元501室")
+    uyghur = person("阿依古丽•艾合买提", "F", "1992-05-02", "650102", "342", mobile="+86 138-9915-2047",
+                    address=urumqi, postal_code="830002")
+    lazy = dict(uyghur, address=address("新疆维吾尔自治区", "乌鲁木齐市", "天山区", "同上"))
+    policy("clean_with_warnings ADDRESS_VAGUE", "P86650125110010", 1, "APPLICATION_SUBMITTED",
+           "2025-11-05T21:40:00+08:00", {"policyholder": uyghur, "insureds": [dict(lazy, relation_to_policyholder="SELF")]},
+           channel="ONLINE")
+
     # A ten-digit mobile and a five-digit postal code.
     beijing = address("北京市", "北京市", "朝阳区", "望京西园三区312号楼6单元802")
     typo = person("赵国强", "M", "1972-01-09", "110105", "153", mobile="1391186274", address=beijing, postal_code="10010")

@@ -34,6 +34,8 @@ def policy_lines() -> list[bytes]:
         json.dumps(policy_event(event_id="L-07", policy_no="PG"), ensure_ascii=False).encode("gbk"),
         encode(policy_event(event_id="L-08", policy_no="PH", policyholder=person(postal_code="31001"))),
         encode(policy_event(event_id="L-09", policy_no="PA", event_type="APPLICATION_CONFIRMED")),
+        encode(policy_event(event_id="L-10", policy_no="PI", policyholder=person(address={
+            "province": "浙江省", "city": "杭州市", "district": "西湖区", "detail": "同上"}))),
     ]
 
 
@@ -49,7 +51,8 @@ def endorsement_lines() -> list[bytes]:
 
 
 EXPECTED_POLICY = ["DECODE_ERROR", "clean", "RULE_ERROR ID_CHECKSUM", "SCHEMA_ERROR", "clean", "DECODE_ERROR",
-                   "RULE_ERROR ID_GENDER_MISMATCH", "DECODE_ERROR", "RULE_ERROR POSTAL_CODE_FORMAT", "clean"]
+                   "RULE_ERROR ID_GENDER_MISMATCH", "DECODE_ERROR", "RULE_ERROR POSTAL_CODE_FORMAT", "clean",
+                   "clean_with_warnings"]
 EXPECTED_ENDORSEMENT = ["clean", "RULE_ERROR MOBILE_FORMAT", "DECODE_ERROR", "SCHEMA_ERROR", "clean"]
 
 
@@ -112,6 +115,9 @@ def test_mixed_batch_every_input_once_and_same_as_replay(
     assert [summary(d) for _, d in policy_live] == EXPECTED_POLICY
     assert [summary(d) for _, d in endorsement_live] == EXPECTED_ENDORSEMENT
     assert {t for t, d in policy_live if "validation" in d} == {settings.topic_policy_clean}
+    warned, = [d for _, d in policy_live if summary(d) == "clean_with_warnings"]
+    assert [(f["rule"], f["party"], f["field"]) for f in warned["validation"]["findings"]] == [
+        ("ADDRESS_VAGUE", "policyholder", "address.detail"), ("ADDRESS_VAGUE", "insureds[0]", "address.detail")]
     assert {t for t, d in endorsement_live if "validation" in d} == {settings.topic_endorsement_clean}
 
     # Replay of the same files (the endorsement file uses a policy event on purpose: replay routes
@@ -130,6 +136,10 @@ def test_mixed_batch_every_input_once_and_same_as_replay(
     assert _metric(metrics, "policyguard_events_total", topic=settings.topic_policy_events, outcome="quarantined") == 7
     assert _metric(metrics, "policyguard_events_total", topic=settings.topic_policy_events, outcome="clean") == 3
     assert _metric(metrics, "policyguard_events_total", topic=settings.topic_endorsement_events, outcome="clean") == 2
+    assert _metric(metrics, "policyguard_events_total", topic=settings.topic_policy_events,
+                   outcome="clean_with_warnings") == 1
+    assert _metric(metrics, "policyguard_rule_findings_total", rule="ADDRESS_VAGUE", severity="WARNING",
+                   channel="AGENCY") == 2
     assert "policyguard_processing_seconds_count" in metrics
     assert wrong_check(person()["id_no"]) not in metrics and "13957102846" not in metrics
 

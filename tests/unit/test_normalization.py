@@ -14,7 +14,7 @@ from schemas import Person
         ("买买提江・吐尔逊", "买买提江·吐尔逊"),
         ("买买提江‧吐尔逊", "买买提江·吐尔逊"),
         (" 陈 晓明 ", "陈晓明"),
-        ("CHAN  TAI MAN", "CHAN  TAI MAN"),
+        ("CHAN  TAI\tMAN", "CHAN TAI MAN"),
     ],
 )
 def test_names(raw: str, name: str) -> None:
