@@ -89,22 +89,21 @@ def run_demo(settings: Settings, *, serve: bool = False, timeout_s: float = 150.
             if not worker.running():
                 say(f"the worker exited:\n{worker.log_tail()}")
             return 1
-        first = (accounting.first_output_at or worker_started) - worker_started
-        _print_summary(say, pairs, accounting, first, time.monotonic() - started)
-        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        _print_metrics(say, metrics_url)
-        if accounting.duplicated:
-            say(f"demo failed: {len(accounting.duplicated)} inputs came out more than once")
-            return 1
         keep_logs = serve
-        if serve:
-            say("serving: the worker keeps consuming; Ctrl-C stops it, Redis and the broker")
-            say(f"  KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers} REDIS_URL={settings.redis_url}")
-            try:
+        try:  # from here on the demo has its answer: Ctrl-C only ends it early
+            first = (accounting.first_output_at or worker_started) - worker_started
+            _print_summary(say, pairs, accounting, first, time.monotonic() - started)
+            _print_metrics(say, f"http://127.0.0.1:{metrics_port}/metrics")
+            if accounting.duplicated:
+                say(f"demo failed: {len(accounting.duplicated)} inputs came out more than once")
+                return 1
+            if serve:
+                say("serving: the worker keeps consuming; Ctrl-C stops it, Redis and the broker")
+                say(f"  KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers} REDIS_URL={settings.redis_url}")
                 while worker.running():
                     time.sleep(0.5)
-            except KeyboardInterrupt:
-                say("stopping")
+        except KeyboardInterrupt:
+            say("stopping")
     if not keep_logs:
         shutil.rmtree(workdir, ignore_errors=True)  # kept on failure, for the logs
     return 0

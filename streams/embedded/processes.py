@@ -117,8 +117,14 @@ class ProcessGroup:
         return child
 
     def stop_all(self) -> None:
-        while self.children:
-            self.children.pop().stop()
+        """Stop every child; a second Ctrl-C meanwhile must not leave any of them running."""
+        blocked = {signal.SIGINT, signal.SIGTERM}
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            while self.children:
+                self.children.pop().stop()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
     def __enter__(self) -> ProcessGroup:
         return self
