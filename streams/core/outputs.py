@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pydantic import BaseModel
+
+from schemas.quarantine import QuarantineRecord
 from streams.core.origin import Stream
 from streams.core.pipeline import Verdict
 
@@ -39,10 +42,8 @@ class Output:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
-def quarantine_headers(verdict: Verdict) -> tuple[tuple[str, bytes], ...]:
+def quarantine_headers(record: QuarantineRecord) -> tuple[tuple[str, bytes], ...]:
     """Route-without-decoding headers of CONTRACT.md §3.2; only what is known is set."""
-    record = verdict.quarantine
-    assert record is not None
     headers = [("policyguard.reason", record.reason.value.encode())]
     for name, value in (
         ("policyguard.source.topic", record.source_topic),
@@ -56,10 +57,23 @@ def quarantine_headers(verdict: Verdict) -> tuple[tuple[str, bytes], ...]:
     return tuple(headers)
 
 
+def quarantine_output(record: QuarantineRecord) -> Output:
+    key = record.policy_no if record.policy_no is not None else record.key
+    return Output(OutputKind.QUARANTINE, key, record.model_dump_json().encode(), quarantine_headers(record))
+
+
+def clean_output(stream: Stream, policy_no: str, value: bytes) -> Output:
+    return Output(_CLEAN_KIND[stream], policy_no, value)
+
+
+def record_output(kind: OutputKind, policy_no: str, record: BaseModel) -> Output:
+    """An alert or a commission instruction, keyed by its policy."""
+    return Output(kind, policy_no, record.model_dump_json().encode())
+
+
 def outputs_of(verdict: Verdict) -> list[Output]:
+    """The stateless routing of one verdict: its clean record or its quarantine record."""
     if verdict.quarantine is not None:
-        record = verdict.quarantine
-        key = record.policy_no if record.policy_no is not None else record.key
-        return [Output(OutputKind.QUARANTINE, key, record.model_dump_json().encode(), quarantine_headers(verdict))]
+        return [quarantine_output(verdict.quarantine)]
     assert verdict.clean is not None and verdict.stream is not None
-    return [Output(_CLEAN_KIND[verdict.stream], verdict.clean.policy_no, verdict.clean.model_dump_json().encode())]
+    return [clean_output(verdict.stream, verdict.clean.policy_no, verdict.clean.model_dump_json().encode())]

@@ -43,6 +43,7 @@ class Verdict:
     stream: Stream | None
     event: InputEvent | None
     findings: tuple[Finding, ...]
+    raw: bytes = b""
     clean: CleanEvent | None = None
     quarantine: QuarantineRecord | None = None
     crashed_rules: tuple[str, ...] = ()
@@ -97,21 +98,40 @@ def process_record(
     try:
         return _judge(raw, origin, now=now, ruleset=ruleset, stream=stream, validator_version=validator_version)
     except Exception as exc:  # noqa: BLE001 - last line of defence, see docstring
-        text = raw_text(raw)
-        record = QuarantineRecord(
-            source_topic=origin.topic,
-            partition=origin.partition,
-            offset=origin.offset,
-            file=origin.file,
-            line=origin.line,
-            key=_key_text(origin.key),
-            raw=text.text,
-            raw_encoding=text.encoding,
-            reason=QuarantineReason.RULE_ERROR,
-            errors=[f"internal error: {type(exc).__name__}"],
-            quarantined_at=now,
+        record = build_quarantine(
+            raw, origin, QuarantineReason.RULE_ERROR, now=now, errors=[f"internal error: {type(exc).__name__}"]
         )
-        return Verdict(origin, stream, None, (), quarantine=record)
+        return Verdict(origin, stream, None, (), raw, quarantine=record)
+
+
+def build_quarantine(
+    raw: bytes,
+    origin: Origin,
+    reason: QuarantineReason,
+    *,
+    now: datetime,
+    findings: tuple[Finding, ...] | list[Finding] = (),
+    errors: tuple[str, ...] | list[str] = (),
+    event_id: str | None = None,
+    policy_no: str | None = None,
+) -> QuarantineRecord:
+    text = raw_text(raw)
+    return QuarantineRecord(
+        source_topic=origin.topic,
+        partition=origin.partition,
+        offset=origin.offset,
+        file=origin.file,
+        line=origin.line,
+        key=_key_text(origin.key),
+        raw=text.text,
+        raw_encoding=text.encoding,
+        reason=reason,
+        findings=list(findings),
+        errors=list(errors),
+        event_id=event_id,
+        policy_no=policy_no,
+        quarantined_at=now,
+    )
 
 
 def _judge(
@@ -133,25 +153,18 @@ def _judge(
         event: InputEvent | None = None,
         crashed_rules: tuple[str, ...] = (),
     ) -> Verdict:
-        text = raw_text(raw)
         ids = document or {}
-        record = QuarantineRecord(
-            source_topic=origin.topic,
-            partition=origin.partition,
-            offset=origin.offset,
-            file=origin.file,
-            line=origin.line,
-            key=_key_text(origin.key),
-            raw=text.text,
-            raw_encoding=text.encoding,
-            reason=reason,
-            findings=list(findings),
-            errors=list(errors),
+        record = build_quarantine(
+            raw,
+            origin,
+            reason,
+            now=now,
+            findings=findings,
+            errors=errors,
             event_id=event.event_id if event else _str_or_none(ids.get("event_id")),
             policy_no=event.policy_no if event else _str_or_none(ids.get("policy_no")),
-            quarantined_at=now,
         )
-        return Verdict(origin, resolved, event, findings, quarantine=record, crashed_rules=crashed_rules)
+        return Verdict(origin, resolved, event, findings, raw, quarantine=record, crashed_rules=crashed_rules)
 
     resolved = stream
     try:
@@ -196,7 +209,7 @@ def _judge(
         **dict(event),  # iterating a model yields its extra (pass-through) fields too
         validation=validation,
     )
-    return Verdict(origin, resolved, event, evaluation.findings, clean=clean)
+    return Verdict(origin, resolved, event, evaluation.findings, raw, clean=clean)
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -21,13 +21,25 @@ def test_samples_replay_to_the_five_files(tmp_path: Path, capsys: pytest.Capture
                  "--out", str(tmp_path)])
     assert code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(REPLAY_FILES.values())
-    quarantine = read(tmp_path / "quarantine.jsonl")
-    assert [(q["event_id"], q["reason"]) for q in quarantine] == [("evt-P86532824070004-01", "RULE_ERROR")]
-    assert [(f["rule"], f["party"], f["field"]) for f in quarantine[0]["findings"]] == [
+    quarantine = {q["event_id"]: q for q in read(tmp_path / "quarantine.jsonl")}
+    assert {k: q["reason"] for k, q in quarantine.items()} == {
+        "evt-P86532824070004-01": "RULE_ERROR", "evt-P86110024070003-03": "UNAUTHORIZED_EDIT"}
+    checksum = quarantine["evt-P86532824070004-01"]
+    assert [(f["rule"], f["party"], f["field"]) for f in checksum["findings"]] == [
         ("ID_CHECKSUM", "policyholder", "id_no")]
-    assert quarantine[0]["file"].endswith("policy-events.jsonl") and quarantine[0]["line"] == 10
+    assert checksum["file"].endswith("policy-events.jsonl") and checksum["line"] == 10
+    edit = quarantine["evt-P86110024070003-03"]
+    assert [(f["rule"], f["party"], f["field"]) for f in edit["findings"]] == [
+        ("UNAUTHORIZED_CONTACT_EDIT", "policyholder", "mobile"), ("UNAUTHORIZED_CONTACT_EDIT", "insureds[0]", "mobile")]
+    alert, = read(tmp_path / "alerts.jsonl")
+    assert (alert["alert_type"], alert["policy_no"], alert["responsible"], alert["penalty"]) == (
+        "UNAUTHORIZED_CONTACT_EDIT", "P86110024070003",
+        {"user_id": "OP0002", "role": "OPERATIONS_CLERK", "supervisor_id": "OP0100"},
+        {"direct_cny": 100, "supervisor_cny": 50})
+    assert [(c["action"], c["reasons"]) for c in read(tmp_path / "commission.jsonl")] == [
+        ("HOLD", ["ID_CHECKSUM"]), ("RELEASE", ["ID_CHECKSUM"])]
     clean = {e["event_id"]: e for e in read(tmp_path / "policy-events.clean.jsonl")}
-    assert len(clean) == 11
+    assert len(clean) == 10
     online = clean["evt-P86650124080005-01"]
     assert online["policyholder"]["mobile"] == "13899152047"
     assert online["insureds"][0]["name"] == "阿依古丽·艾合买提"

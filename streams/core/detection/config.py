@@ -1,0 +1,33 @@
+"""Detection parameters (CONTRACT.md §2.2, §3.3, §3.4); defaults are the contract's."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.alert import Penalty
+from schemas.enums import ActorRole, PolicyEventType
+
+DEFAULT_PENALTIES: dict[ActorRole, Penalty | None] = {
+    ActorRole.SALES_AGENT: Penalty(direct_cny=200, supervisor_cny=100),
+    ActorRole.OPERATIONS_CLERK: Penalty(direct_cny=100, supervisor_cny=50),
+    ActorRole.UNDERWRITER: Penalty(direct_cny=100, supervisor_cny=50),
+    ActorRole.CUSTOMER_SERVICE: Penalty(direct_cny=100, supervisor_cny=50),
+    # The intermediary's staff, the customer and the system are named but not fined by the insurer.
+    ActorRole.BANK_TELLER: None,
+    ActorRole.CUSTOMER: None,
+    ActorRole.SYSTEM: None,
+}
+
+
+class DetectionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lock_event_types: frozenset[PolicyEventType] = frozenset(
+        {PolicyEventType.APPLICATION_CONFIRMED, PolicyEventType.UNDERWRITING_APPROVED, PolicyEventType.POLICY_ISSUED}
+    )
+    clock_skew_s: float = Field(default=120.0, ge=0, description="an approval may be this much later than the edit")
+    arrival_grace_s: float = Field(default=600.0, ge=0, description="how long a held edit waits for its authorization")
+    hold_deadline_days: float = Field(default=30.0, gt=0, description="INTERMEDIARY_CORRECTION_OVERDUE after this")
+    retention_days: float = Field(default=400.0, gt=0, description="idle or terminated policies are evicted after this")
+    seen_event_ids: int = Field(default=2000, ge=10, description="idempotency memory per policy")
+    penalties: dict[ActorRole, Penalty | None] = Field(default_factory=lambda: dict(DEFAULT_PENALTIES))
+    adult_age_years: int = 18

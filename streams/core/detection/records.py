@@ -1,0 +1,131 @@
+"""The alerts and commission instructions detection emits, with deterministic ids."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from schemas.alert import Alert, AlertChange, Penalty, Responsible
+from schemas.commission import CommissionInstruction
+from schemas.enums import ActorRole, AlertSeverity, AlertType, Channel, CommissionAction
+from streams.core.detection.state import CommissionHold, ContactChange
+from streams.core.labels_zh import field_zh, party_zh
+from streams.core.masking import mask_field
+
+ROLE_ZH = {
+    ActorRole.SALES_AGENT: "销售人员",
+    ActorRole.BANK_TELLER: "银行网点人员",
+    ActorRole.OPERATIONS_CLERK: "运营人员",
+    ActorRole.UNDERWRITER: "核保人员",
+    ActorRole.CUSTOMER_SERVICE: "客服人员",
+    ActorRole.CUSTOMER: "客户",
+    ActorRole.SYSTEM: "系统",
+}
+
+
+def stable_id(*parts: str) -> str:
+    """Same inputs, same id: a replayed or re-delivered event yields the same alert id."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def masked(change: ContactChange) -> AlertChange:
+    def show(value: Any) -> str | None:
+        if value is None:
+            return None
+        if change.field == "address" and isinstance(value, dict):
+            return f"{value.get('province') or ''}{value.get('city') or ''}***"
+        return mask_field(change.field, value)
+
+    return AlertChange(party=change.party, field=change.field, old=show(change.old), new=show(change.new))
+
+
+def responsible_of(actor: dict[str, Any]) -> Responsible:
+    role = actor.get("role")
+    return Responsible(
+        user_id=actor.get("user_id"),
+        role=ActorRole(role) if role in ActorRole.__members__ else None,
+        supervisor_id=actor.get("supervisor_id"),
+    )
+
+
+def unauthorized_edit_alert(
+    *,
+    event_id: str,
+    policy_no: str,
+    channel: Channel | None,
+    branch_code: str | None,
+    event_time: datetime,
+    now: datetime,
+    changes: list[ContactChange],
+    actor: dict[str, Any],
+    penalties: dict[ActorRole, Penalty | None],
+    evidence: dict[str, Any],
+    via_endorsement: str | None = None,
+) -> Alert:
+    responsible = responsible_of(actor)
+    penalty = penalties.get(responsible.role) if responsible.role is not None else None
+    what = "、".join(
+        f"{party_zh(c.party)}{field_zh(c.field)}" for c in changes
+    )
+    who = f"{ROLE_ZH.get(responsible.role, '人员') if responsible.role else '人员'}{responsible.user_id or '未知'}"
+    how = f"通过未经客户授权的保全{via_endorsement}" if via_endorsement else "在无客户授权保全的情况下"
+    fine = (
+        f"，按规定处罚{penalty.direct_cny}元、其主管{responsible.supervisor_id or ''}{penalty.supervisor_cny}元"
+        if penalty
+        else ""
+    )
+    summary = f"保单{policy_no}承保确认后，{who}{how}修改了{what}{fine}；请核实并恢复客户确认的信息。"
+    return Alert(
+        alert_id=stable_id(AlertType.UNAUTHORIZED_CONTACT_EDIT.value, event_id),
+        alert_type=AlertType.UNAUTHORIZED_CONTACT_EDIT,
+        severity=AlertSeverity.CRITICAL,
+        policy_no=policy_no,
+        channel=channel,
+        branch_code=branch_code,
+        detected_at=now,
+        event_time=event_time,
+        source_event_ids=[event_id],
+        changes=[masked(change) for change in changes],
+        responsible=responsible,
+        penalty=penalty,
+        evidence=evidence,
+        summary_zh=summary,
+    )
+
+
+def overdue_alert(policy_no: str, hold: CommissionHold, now: datetime, deadline_days: float) -> Alert:
+    responsible = responsible_of(hold.opened_by_actor)
+    return Alert(
+        alert_id=stable_id(AlertType.INTERMEDIARY_CORRECTION_OVERDUE.value, hold.opened_by),
+        alert_type=AlertType.INTERMEDIARY_CORRECTION_OVERDUE,
+        severity=AlertSeverity.HIGH,
+        policy_no=policy_no,
+        channel=hold.channel,
+        branch_code=hold.branch_code,
+        detected_at=now,
+        event_time=hold.opened_at,
+        source_event_ids=[hold.opened_by],
+        responsible=responsible,
+        penalty=None,
+        evidence={"intermediary_code": hold.intermediary_code, "reasons": hold.reasons,
+                  "hold_opened_at": hold.opened_at.isoformat(), "deadline": hold.deadline.isoformat()},
+        summary_zh=(
+            f"保单{policy_no}（中介机构{hold.intermediary_code}）客户信息自{hold.opened_at.date().isoformat()}起"
+            f"超过{deadline_days:g}天仍未更正（{'、'.join(hold.reasons)}），手续费继续暂缓，请移交合规部门处理。"
+        ),
+    )
+
+
+def instruction(
+    action: CommissionAction, *, event_id: str, policy_no: str, intermediary_code: str,
+    channel: Channel | None, reasons: list[str], at: datetime,
+) -> CommissionInstruction:
+    return CommissionInstruction(
+        instruction_id=stable_id(action.value, event_id),
+        action=action,
+        policy_no=policy_no,
+        intermediary_code=intermediary_code,
+        channel=channel,
+        reasons=reasons,
+        at=at,
+    )
