@@ -25,6 +25,7 @@ class Accounting:
     outputs: dict[tuple[str, int, int], list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
     unmatched: list[tuple[str, bytes]] = field(default_factory=list)
     first_output_at: float | None = None
+    others: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # alerts, commission
 
     def __post_init__(self) -> None:
         self._by_event_id: dict[str, tuple[str, int, int]] = {}
@@ -76,15 +77,17 @@ async def collect(
     timeout_s: float,
     settle_s: float = 1.0,
     alive: Callable[[], bool] = lambda: True,
+    other_topics: Sequence[str] = (),
 ) -> Accounting:
     """Read the output topics from the beginning until every input is accounted for.
 
     After completion it keeps reading for ``settle_s`` so that a duplicate would be seen.
+    Records of ``other_topics`` (alerts, commission) are kept in ``accounting.others``.
     """
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        topics = [*clean_topics, quarantine_topic]
+        topics = [*clean_topics, quarantine_topic, *other_topics]
         partitions = []
         for topic in topics:
             for _ in range(50):
@@ -102,6 +105,9 @@ async def collect(
             batches = await consumer.getmany(timeout_ms=200, max_records=1000)
             for tp, messages in batches.items():
                 for message in messages:
+                    if tp.topic in other_topics:
+                        accounting.others.setdefault(tp.topic, []).append(json.loads(message.value or b"{}"))
+                        continue
                     accounting.add(tp.topic, message.value or b"", quarantine=tp.topic == quarantine_topic)
             if accounting.complete:
                 settled_at = settled_at or time.monotonic()

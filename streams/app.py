@@ -5,28 +5,43 @@ undecodable or schema-broken message becomes a quarantine record instead of an e
 in Faust's deserializer. One agent reads both co-partitioned topics, so everything about a
 policy passes through one place in arrival order.
 
-Throughput notes (see ../shared/FAUST_THROUGHPUT.md): the leader topic is disabled (its
-empty fetch stalls the input topics), and outputs go straight to the producer rather than
-through ``Topic.send``.
+Per-policy detection state lives in a Faust table (changelog topic
+``<app_id>-policy-state-changelog``), keyed by policy_no; a second table holds each policy's
+next deadline so the timer only visits policies with something due. A batch's outputs are
+acknowledged by the broker before its state is written, so a crash can repeat an output
+(with the same deterministic id) but never lose one; the state's memory of event ids makes
+a re-delivered event produce nothing.
+
+Throughput notes (see FAUST_THROUGHPUT.md): the leader topic is disabled (its empty fetch
+stalls the input topics), events are taken in batches and outputs go straight to the
+producer rather than through ``Topic.send``.
 """
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
 import faust
 
 from streams import metrics
+from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
 from streams.core.origin import Origin, Stream
-from streams.core.outputs import OutputKind, outputs_of
+from streams.core.outputs import Output, OutputKind
 from streams.core.pipeline import process_record
 from streams.core.ruleset import RuleSet
 from streams.replay import utc_now
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+BATCH_WITHIN_S = 0.02
+HOLD_RECOUNT_S = 60.0
 
 
 def output_topics(settings: Settings) -> dict[OutputKind, str]:
@@ -39,7 +54,15 @@ def output_topics(settings: Settings) -> dict[OutputKind, str]:
     }
 
 
-def build_app(settings: Settings, ruleset: RuleSet, clock: Callable[[], datetime] = utc_now) -> faust.App:
+def build_app(
+    settings: Settings,
+    ruleset: RuleSet,
+    *,
+    detection: DetectionConfig | None = None,
+    partitions: int | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> faust.App:
+    """``partitions``: the input topics' partition count, which the state tables must match."""
     if not settings.kafka_bootstrap_servers:
         raise ValueError("KAFKA_BOOTSTRAP_SERVERS is not set")
     session, heartbeat, rebalance = settings.group_timeouts()
@@ -52,8 +75,9 @@ def build_app(settings: Settings, ruleset: RuleSet, clock: Callable[[], datetime
         broker_rebalance_timeout=rebalance,
         consumer_auto_offset_reset=settings.offset_reset,
         topic_disable_leader=True,
-        topic_partitions=settings.topic_partitions,
+        topic_partitions=partitions or settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
+        table_standby_replicas=0,
         web_enabled=False,
         datadir=settings.data_dir,
         store="memory://",
@@ -65,31 +89,105 @@ def build_app(settings: Settings, ruleset: RuleSet, clock: Callable[[], datetime
     inputs = app.topic(
         *settings.input_topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
+    table_options = dict(
+        default=None, key_type=bytes, value_type=bytes,
+        use_partitioner=True, partitions=partitions or settings.topic_partitions,
+    )
+    states = app.Table("policy-state", help="detection state per policy_no", **table_options)
+    deadlines = app.Table("policy-deadlines", help="next timer deadline per policy_no", **table_options)
     stream_of_topic = {settings.topic_policy_events: Stream.POLICY, settings.topic_endorsement_events: Stream.ENDORSEMENT}
     destinations = output_topics(settings)
+    machine = PolicyMachine(detection or settings.detection())
+    state_lock = asyncio.Lock()  # the agent and the timer must not interleave on one policy
+
+    def load(key: bytes) -> PolicyState | None:
+        raw = states.get(key)
+        return PolicyState.from_json(raw) if raw else None
+
+    def persist(key: bytes, state: PolicyState | None) -> None:
+        if state is None:
+            for table in (states, deadlines):
+                if key in table:
+                    del table[key]
+            return
+        states[key] = state.to_json()
+        deadline = machine.next_deadline(state)
+        if deadline is not None:
+            deadlines[key] = deadline.isoformat().encode()
+        elif key in deadlines:
+            del deadlines[key]
+
+    async def send(outputs: list[Output]) -> list[asyncio.Future]:
+        return [
+            await app.producer.send(
+                destinations[output.kind],
+                output.key.encode() if output.key is not None else None,
+                output.value,
+                None,
+                None,
+                list(output.headers),
+            )
+            for output in outputs
+        ]
 
     @app.agent(inputs, name="validate")
     async def validate(records: faust.StreamT[bytes]) -> None:
-        async for event in records.events():
-            message = event.message
-            started = time.perf_counter()
+        async for batch in records.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            async with state_lock:
+                touched: dict[bytes, PolicyState | None] = {}
+                pending: list[asyncio.Future] = []
+                for event in batch:
+                    message = event.message
+                    started = time.perf_counter()
+                    now = clock()
+                    verdict = process_record(
+                        message.value or b"",  # a tombstone (null value) is judged as empty bytes
+                        Origin(topic=message.topic, partition=message.partition, offset=message.offset,
+                               key=message.key),
+                        now=now,
+                        ruleset=ruleset,
+                        stream=stream_of_topic[message.topic],
+                    )
+                    key = verdict.event.policy_no.encode() if verdict.event is not None else None
+                    state = (touched[key] if key in touched else load(key)) if key is not None else None
+                    step = machine.on_verdict(state, verdict, now)
+                    if key is not None:
+                        touched[key] = step.state
+                    pending += await send(step.outputs)
+                    metrics.observe_verdict(verdict, time.perf_counter() - started, now)
+                    metrics.observe_step(step, message.topic)
+                await asyncio.gather(*pending)  # outputs acknowledged before the state says "seen"
+                for key, state in touched.items():
+                    persist(key, state)
+
+    last_recount = 0.0
+
+    @app.timer(interval=settings.timer_interval_s)
+    async def sweep() -> None:
+        nonlocal last_recount
+        if app.in_recovery or app.rebalancing:
+            return
+        async with state_lock:
             now = clock()
-            verdict = process_record(
-                message.value or b"",  # a tombstone (null value) is judged as empty bytes
-                Origin(topic=message.topic, partition=message.partition, offset=message.offset, key=message.key),
-                now=now,
-                ruleset=ruleset,
-                stream=stream_of_topic[message.topic],
-            )
-            for output in outputs_of(verdict):
-                await app.producer.send(
-                    destinations[output.kind],
-                    output.key.encode() if output.key is not None else None,
-                    output.value,
-                    None,
-                    None,
-                    list(output.headers),
-                )
-            metrics.observe(verdict, message.topic, time.perf_counter() - started, now)
+            due = [key for key, raw in list(deadlines.items()) if raw and datetime.fromisoformat(raw.decode()) <= now]
+            for key in due:
+                state = load(key)
+                step = machine.tick(state, now) if state is not None else Step(None)
+                await asyncio.gather(*await send(step.outputs))
+                persist(key, step.state)
+                metrics.observe_step(step)
+            if time.monotonic() - last_recount >= HOLD_RECOUNT_S:
+                last_recount = time.monotonic()
+                metrics.set_holds_open(_holds_by_channel(states.values()))
 
     return app
+
+
+def _holds_by_channel(values: object) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for raw in values:  # type: ignore[attr-defined]
+        if raw and b'"hold"' in raw:
+            hold = json.loads(raw).get("hold")
+            if hold:
+                counts[hold.get("channel") or "UNKNOWN"] += 1
+    return dict(counts)

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
+from schemas.enums import AlertType, CommissionAction
+from streams.core.detection import Step
 from streams.core.pipeline import Verdict
 
 EVENTS = Counter("policyguard_events", "Input events handled, by outcome", ["topic", "outcome"])
@@ -12,6 +14,14 @@ RULE_FINDINGS = Counter(
     "policyguard_rule_findings", "Findings raised by validation rules", ["rule", "severity", "channel"]
 )
 RULE_CRASHES = Counter("policyguard_rule_crashes", "Rules that raised instead of judging (a defect)", ["rule"])
+ALERTS = Counter("policyguard_alerts", "Alerts raised", ["alert_type", "severity", "channel"])
+UNAUTHORIZED_EDITS = Counter(
+    "policyguard_unauthorized_edits", "Contact fields changed without customer authorization",
+    ["field", "channel", "actor_role"],
+)
+PENALTY_CNY = Counter("policyguard_penalty_cny", "Penalties (direct + supervisor) in CNY by responsible role", ["role"])
+HOLDS_OPEN = Gauge("policyguard_commission_holds_open", "Commission holds open on this worker's policies", ["channel"])
+DUPLICATES = Counter("policyguard_duplicate_events", "Re-delivered events ignored (same event_id)", ["topic"])
 PROCESSING_SECONDS = Histogram(
     "policyguard_processing_seconds",
     "Time to judge and route one event inside the worker",
@@ -24,14 +34,50 @@ EVENT_AGE_SECONDS = Histogram(
 )
 
 
-def observe(verdict: Verdict, topic: str, seconds: float, now: datetime) -> None:
-    EVENTS.labels(topic=topic, outcome=verdict.outcome).inc()
+def _channel(value: object) -> str:
+    return getattr(value, "value", None) or "UNKNOWN"
+
+
+def observe_verdict(verdict: Verdict, seconds: float, now: datetime) -> None:
+    """What validation found; the event's final outcome is counted by :func:`observe_step`."""
     PROCESSING_SECONDS.observe(seconds)
     event = verdict.event
-    channel = event.channel.value if event is not None and event.channel is not None else "UNKNOWN"
+    channel = _channel(event.channel if event is not None else None)
     for finding in verdict.findings:
         RULE_FINDINGS.labels(rule=finding.rule, severity=finding.severity.value, channel=channel).inc()
     for rule_id in verdict.crashed_rules:
         RULE_CRASHES.labels(rule=rule_id).inc()
     if event is not None:
         EVENT_AGE_SECONDS.observe(max((now - event.occurred_at).total_seconds(), 0.0))
+
+
+def observe_step(step: Step, topic: str | None = None) -> None:
+    for source, outcome in step.decided:
+        EVENTS.labels(topic=source or topic or "unknown", outcome=outcome).inc()
+    if step.duplicate:
+        DUPLICATES.labels(topic=topic or "unknown").inc()
+    for alert in step.alerts:
+        channel = _channel(alert.channel)
+        ALERTS.labels(alert_type=alert.alert_type.value, severity=alert.severity.value, channel=channel).inc()
+        if alert.alert_type is not AlertType.UNAUTHORIZED_CONTACT_EDIT:
+            continue
+        role = alert.responsible.role.value if alert.responsible and alert.responsible.role else "UNKNOWN"
+        for change in alert.changes:
+            UNAUTHORIZED_EDITS.labels(field=change.field, channel=channel, actor_role=role).inc()
+        if alert.penalty is not None:
+            PENALTY_CNY.labels(role=role).inc(alert.penalty.direct_cny + alert.penalty.supervisor_cny)
+    for item in step.instructions:
+        channel = _channel(item.channel)
+        _HOLD_CHANNELS.add(channel)
+        gauge = HOLDS_OPEN.labels(channel=channel)
+        gauge.inc() if item.action is CommissionAction.HOLD else gauge.dec()
+
+
+_HOLD_CHANNELS: set[str] = set()
+
+
+def set_holds_open(counts: dict[str, int]) -> None:
+    """Re-anchor the gauge on the holds actually in this worker's state (after a restart or rebalance)."""
+    _HOLD_CHANNELS.update(counts)
+    for channel in _HOLD_CHANNELS:
+        HOLDS_OPEN.labels(channel=channel).set(counts.get(channel, 0))

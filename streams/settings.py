@@ -7,10 +7,15 @@ otherwise wait 30–110 s to join its group.
 """
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.alert import Penalty
+from schemas.enums import ActorRole
+from streams.core.detection.config import DEFAULT_PENALTIES, DetectionConfig
 
 
 class BrokerProfile(StrEnum):
@@ -55,6 +60,14 @@ class Settings(BaseSettings):
     rebalance_timeout_s: float | None = Field(default=None, gt=0)
     offset_reset: str = Field(default="earliest", pattern="^(earliest|latest)$")
 
+    arrival_grace_s: float = Field(default=600.0, ge=0, description="how long a held edit waits for its authorization")
+    clock_skew_s: float = Field(default=120.0, ge=0, description="an approval may be this much later than the edit")
+    hold_deadline_days: float = Field(default=30.0, gt=0)
+    retention_days: float = Field(default=400.0, gt=0, description="idle or terminated policies are forgotten after")
+    penalties: dict[ActorRole, Penalty | None] = Field(
+        default_factory=dict, description='JSON, e.g. {"SALES_AGENT": {"direct_cny": 300, "supervisor_cny": 150}}'
+    )
+    timer_interval_s: float = Field(default=1.0, gt=0, description="how often held edits and holds are checked")
     rules_file: str | None = Field(default=None, description="TOML rules configuration; unset: the contract's defaults")
     data_dir: str = Field(default="policyguard-data", description="Faust's local state directory")
     metrics_host: str = "0.0.0.0"
@@ -75,12 +88,21 @@ class Settings(BaseSettings):
             self.topic_commission,
         )
 
+    def detection(self) -> DetectionConfig:
+        return DetectionConfig(
+            arrival_grace_s=self.arrival_grace_s,
+            clock_skew_s=self.clock_skew_s,
+            hold_deadline_days=self.hold_deadline_days,
+            retention_days=self.retention_days,
+            penalties={**DEFAULT_PENALTIES, **self.penalties},
+        )
+
     def as_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in a child process."""
         env: dict[str, str] = {}
-        for name, value in self.model_dump(exclude_none=True).items():
+        for name, value in self.model_dump(mode="json", exclude_none=True).items():
             key = name.upper() if name in ("kafka_bootstrap_servers", "redis_url") else f"POLICYGUARD_{name.upper()}"
-            env[key] = str(value.value if isinstance(value, StrEnum) else value)
+            env[key] = json.dumps(value) if isinstance(value, dict | list) else str(value)
         return env
 
     def group_timeouts(self) -> tuple[float, float, float]:

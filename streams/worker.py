@@ -50,7 +50,7 @@ def run_worker(settings: Settings) -> int:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
         log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
-    app = build_app(settings, ruleset)
+    app = build_app(settings, ruleset, partitions=counts[settings.topic_policy_events])
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()  # returns only via sys.exit on shutdown
     return 0

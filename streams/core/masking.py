@@ -42,12 +42,14 @@ def mask_text(value: str | None, keep: int = 2) -> str:
 
 
 def mask_address(value: Any) -> str:
-    """Province and city stay (needed to route the case), the rest is hidden."""
+    """Province, city and district stay (enough to route the case and see a move), the rest is hidden."""
     if value is None:
         return ""
-    province = getattr(value, "province", None) or ""
-    city = getattr(value, "city", None) or ""
-    return f"{province}{city}***"
+    if isinstance(value, dict):
+        parts = [value.get(part) for part in ("province", "city", "district")]
+    else:
+        parts = [getattr(value, part, None) for part in ("province", "city", "district")]
+    return "".join(part or "" for part in parts) + "***"
 
 
 MASKS = {

@@ -23,9 +23,13 @@ from streams.settings import BrokerProfile, Settings
 from streams.topics import TopicSetupError, ensure_topics
 
 
+DEMO_GRACE_S = 5.0  # the demo cannot wait the production 10 minutes for a late authorization
+
+
 def worker_env(settings: Settings, metrics_port: int, data_dir: str) -> dict[str, str]:
     quiet = settings.model_copy(
-        update={"metrics_port": metrics_port, "metrics_host": "127.0.0.1", "log_level": "WARNING", "data_dir": data_dir}
+        update={"metrics_port": metrics_port, "metrics_host": "127.0.0.1", "log_level": "WARNING", "data_dir": data_dir,
+                "arrival_grace_s": min(settings.arrival_grace_s, DEMO_GRACE_S)}
     )
     return {**os.environ, **quiet.as_env(), "PYTHONUNBUFFERED": "1"}
 
@@ -76,6 +80,7 @@ def run_demo(settings: Settings, *, serve: bool = False, timeout_s: float = 150.
                     Accounting(published),
                     timeout_s=timeout_s,
                     alive=worker.running,
+                    other_topics=[settings.topic_alerts, settings.topic_commission],
                 )
             )
         except (StartupFailed, TopicSetupError) as exc:
@@ -93,6 +98,8 @@ def run_demo(settings: Settings, *, serve: bool = False, timeout_s: float = 150.
         try:  # from here on the demo has its answer: Ctrl-C only ends it early
             first = (accounting.first_output_at or worker_started) - worker_started
             _print_summary(say, pairs, accounting, first, time.monotonic() - started)
+            _print_alerts(say, accounting.others.get(settings.topic_alerts, []),
+                          accounting.others.get(settings.topic_commission, []))
             _print_metrics(say, f"http://127.0.0.1:{metrics_port}/metrics")
             if accounting.duplicated:
                 say(f"demo failed: {len(accounting.duplicated)} inputs came out more than once")
@@ -160,6 +167,24 @@ def _print_summary(
     say(f"first result {first_s:.1f}s after the worker started; whole demo {total_s:.1f}s")
 
 
+def _print_alerts(say: Any, alerts: list[dict[str, Any]], instructions: list[dict[str, Any]]) -> None:
+    say("")
+    say(f"alerts ({len(alerts)}):")
+    for alert in alerts:
+        who = alert.get("responsible") or {}
+        penalty = alert.get("penalty")
+        fine = f", penalty {penalty['direct_cny']}/{penalty['supervisor_cny']} CNY" if penalty else ""
+        say(f"  {alert['severity']} {alert['alert_type']} {alert['policy_no']}: responsible "
+            f"{who.get('user_id')} ({who.get('role')}, supervisor {who.get('supervisor_id')}){fine}")
+        for change in alert.get("changes", []):
+            say(f"      {change['party']}.{change['field']}: {change['old']} → {change['new']}")
+        say(f"      {alert['summary_zh']}")
+    say(f"commission instructions ({len(instructions)}):")
+    for item in instructions:
+        say(f"  {item['action']} {item['policy_no']} intermediary {item['intermediary_code']} "
+            f"reasons {', '.join(item['reasons'])}")
+
+
 def _print_metrics(say: Any, url: str) -> None:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -167,7 +192,9 @@ def _print_metrics(say: Any, url: str) -> None:
     except OSError as exc:
         say(f"metrics: {url} (not reachable: {exc})")
         return
-    lines = [line for line in text.splitlines() if line.startswith(("policyguard_events_total", "policyguard_rule_findings_total"))]
+    shown = ("policyguard_events_total", "policyguard_alerts_total", "policyguard_unauthorized_edits_total",
+             "policyguard_penalty_cny_total", "policyguard_commission_holds_open")
+    lines = [line for line in text.splitlines() if line.startswith(shown)]
     say(f"metrics: {url}")
     for line in lines:
         say(f"  {line}")

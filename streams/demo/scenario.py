@@ -169,4 +169,29 @@ def scenes() -> list[Scene]:
     endorsement("clean", 12, "ENDORSEMENT_APPROVED", "2025-11-10T09:31:10+08:00", "18926730584")
     endorsement("RULE_ERROR MOBILE_FORMAT", 13, "ENDORSEMENT_REQUESTED", "2025-11-10T10:02:00+08:00", "1892673058")
     out.append(Scene("endorsement", b"\x00\x01not json at all\xff", "DECODE_ERROR"))
+
+    # After confirmation: the policy-admin system applies the approved mobile change (clean) ...
+    moved = copy.deepcopy(family)
+    for slot in (moved["policyholder"], moved["insureds"][0]):
+        slot["mobile"] = "18926730584"
+    clerk = {"user_id": "OP0005", "role": "OPERATIONS_CLERK", "supervisor_id": "OP0100", "department": "杭州分公司运营部"}
+    policy("clean", p1, 4, "CUSTOMER_INFO_UPDATED", "2025-11-10T09:32:00+08:00", moved, actor=clerk)
+    # ... then a clerk changes the postal code and address with no endorsement at all: an unauthorized edit.
+    tampered = copy.deepcopy(moved)
+    for slot in (tampered["policyholder"], tampered["insureds"][0], tampered["insureds"][1]):
+        slot["address"] = address("浙江省", "杭州市", "拱墅区", "湖墅南路88号2幢301室")
+        slot["postal_code"] = "310005"
+    policy("UNAUTHORIZED_EDIT UNAUTHORIZED_CONTACT_EDIT", p1, 5, "CUSTOMER_INFO_UPDATED", "2025-11-12T15:20:00+08:00",
+           tampered, actor={"user_id": "OP0002", "role": "OPERATIONS_CLERK", "supervisor_id": "OP0100",
+                            "department": "杭州分公司运营部"})
+
+    # A sales agent swaps the customer's mobile after issue (200 / 100 yuan).
+    p3 = "P86440325110003"
+    swapped = dict(web, mobile="13511112946")
+    agent_edit = {"policyholder": swapped, "insureds": [dict(swapped, relation_to_policyholder="SELF")]}
+    policy("clean", p3, 2, "POLICY_ISSUED", "2025-11-06T10:00:00+08:00",
+           {"policyholder": web, "insureds": [dict(web, relation_to_policyholder="SELF")]}, channel="ONLINE",
+           actor={"user_id": "SYS-UW", "role": "SYSTEM", "supervisor_id": None, "department": None})
+    policy("UNAUTHORIZED_EDIT UNAUTHORIZED_CONTACT_EDIT", p3, 3, "CUSTOMER_INFO_UPDATED", "2025-11-08T18:05:00+08:00", agent_edit,
+           channel="ONLINE", actor={"user_id": "A0107", "role": "SALES_AGENT", "supervisor_id": "S0001", "department": None})
     return out

@@ -18,7 +18,8 @@ def test_short_and_empty_values_reveal_little() -> None:
     assert mask_id(None) == mask_phone("") == ""
 
 
-def test_address_keeps_only_province_and_city() -> None:
+def test_address_keeps_only_province_city_and_district() -> None:
     address = Address(province="浙江省", city="杭州市", district="西湖区", detail="文三路259号")
-    assert mask_address(address) == "浙江省杭州市***"
+    assert mask_address(address) == "浙江省杭州市西湖区***"
+    assert mask_address(address.model_dump()) == "浙江省杭州市西湖区***"
     assert "文三路" not in mask_field("address", address)

@@ -30,11 +30,7 @@ def stable_id(*parts: str) -> str:
 
 def masked(change: ContactChange) -> AlertChange:
     def show(value: Any) -> str | None:
-        if value is None:
-            return None
-        if change.field == "address" and isinstance(value, dict):
-            return f"{value.get('province') or ''}{value.get('city') or ''}***"
-        return mask_field(change.field, value)
+        return None if value is None else mask_field(change.field, value)
 
     return AlertChange(party=change.party, field=change.field, old=show(change.old), new=show(change.new))
 
@@ -69,11 +65,8 @@ def unauthorized_edit_alert(
     )
     who = f"{ROLE_ZH.get(responsible.role, '人员') if responsible.role else '人员'}{responsible.user_id or '未知'}"
     how = f"通过未经客户授权的保全{via_endorsement}" if via_endorsement else "在无客户授权保全的情况下"
-    fine = (
-        f"，按规定处罚{penalty.direct_cny}元、其主管{responsible.supervisor_id or ''}{penalty.supervisor_cny}元"
-        if penalty
-        else ""
-    )
+    supervisor = f"主管{responsible.supervisor_id}" if responsible.supervisor_id else "其主管"
+    fine = f"，按规定处罚本人{penalty.direct_cny}元、{supervisor}{penalty.supervisor_cny}元" if penalty else ""
     summary = f"保单{policy_no}承保确认后，{who}{how}修改了{what}{fine}；请核实并恢复客户确认的信息。"
     return Alert(
         alert_id=stable_id(AlertType.UNAUTHORIZED_CONTACT_EDIT.value, event_id),
