@@ -4,8 +4,10 @@ Every PolicyEvent is compared with the policy's last snapshot. After the lock po
 contact-field change must be covered by an approved or effective, customer-authorized
 CONTACT_CHANGE endorsement of the same person, field and new value, approved no later than
 the edit plus the clock-skew allowance. Because the two topics are consumed independently,
-an uncovered edit is held for the arrival grace before it is judged; its clean or
-quarantine record waits with it, so it never reaches a clean topic early.
+every post-lock contact edit is held for the arrival grace before it is judged (an
+authorization, or the rejection that revokes it, may still be on its way); its clean or
+quarantine record waits with it, so an unauthorized edit never reaches a clean topic and
+any arrival order within the grace gives the same answer.
 """
 from __future__ import annotations
 
@@ -129,13 +131,18 @@ class PolicyMachine:
         if state.lock_at is None:
             if event.event_type in self.config.lock_event_types:
                 state.lock_at, state.lock_event_id = event.occurred_at, event.event_id
+                for pending in [p for p in state.pending if p.endorsement_no is not None]:
+                    state.pending.remove(pending)  # the lock point they waited for is known now
+                    self._decide(state, pending, now, step)
         else:
             changes = changes_between(state.slots, after)
         state.slots = after
         if event.event_type is PolicyEventType.POLICY_TERMINATED:
             state.terminated_at = now
         self._hold_on_failure(state, verdict, event, step)
-        if changes and self._uncovered(state, changes, event.occurred_at):
+        if changes:
+            # Judged only once the grace has passed, covered or not: an authorization, or the
+            # rejection that revokes it, may still be on its way on the other topic.
             pending = self._pending(verdict, event, changes, now)
             if self.config.arrival_grace_s > 0:
                 state.pending.append(pending)
@@ -144,7 +151,14 @@ class PolicyMachine:
             return
         self._emit(state, verdict, step)
 
-    def _pending(self, verdict: Verdict, event: PolicyEvent, changes: list[ContactChange], now: datetime) -> PendingEdit:
+    def _pending(
+        self,
+        verdict: Verdict,
+        event: PolicyEvent | EndorsementEvent,
+        changes: list[ContactChange],
+        now: datetime,
+        endorsement_no: str | None = None,
+    ) -> PendingEdit:
         if verdict.quarantine is not None:
             record = verdict.quarantine
         else:
@@ -154,6 +168,7 @@ class PolicyMachine:
             )
         return PendingEdit(
             event_id=event.event_id,
+            endorsement_no=endorsement_no,
             event_time=event.occurred_at,
             held_since=now,
             changes=changes,
@@ -179,16 +194,13 @@ class PolicyMachine:
         ]
 
     def _decide(self, state: PolicyState, pending: PendingEdit, now: datetime, step: Step) -> None:
+        if pending.endorsement_no is not None:
+            self._decide_endorsement(state, pending, now, step)
+            return
         record = QuarantineRecord.model_validate_json(pending.quarantine_json)
         uncovered = self._uncovered(state, pending.changes, pending.event_time)
         if not uncovered:
-            if pending.clean_json is not None:
-                step.outputs.append(clean_output(Stream.POLICY, state.policy_no, pending.clean_json.encode()))
-                step.decided.append((pending.source_topic, pending.outcome))
-                self._release(state, pending.event_id, pending.event_time, step)
-            else:
-                step.outputs.append(quarantine_output(record))
-                step.decided.append((pending.source_topic, "quarantined"))
+            self._emit_held(state, pending, Stream.POLICY, step)
             return
         record = record.model_copy(
             update={
@@ -219,6 +231,17 @@ class PolicyMachine:
             )
         )
 
+    def _emit_held(self, state: PolicyState, pending: PendingEdit, stream: Stream, step: Step) -> None:
+        """A held event turned out fine: emit the record it would have had at once."""
+        if pending.clean_json is not None:
+            step.outputs.append(clean_output(stream, state.policy_no, pending.clean_json.encode()))
+            step.decided.append((pending.source_topic, pending.outcome))
+            if stream is Stream.POLICY:
+                self._release(state, pending.event_id, pending.event_time, step)
+        else:
+            step.outputs.append(quarantine_output(QuarantineRecord.model_validate_json(pending.quarantine_json)))
+            step.decided.append((pending.source_topic, "quarantined"))
+
     # -- endorsement events ------------------------------------------------------------
 
     def _endorsement_event(
@@ -229,39 +252,46 @@ class PolicyMachine:
             oldest = min(state.endorsements.values(), key=lambda r: r.statuses[0][1] if r.statuses else now)
             state.endorsements.pop(oldest.endorsement_no)
         approving = event.event_type.value in APPROVING
-        if approving and state.lock_at is not None:
+        if approving:
             bad = unauthorized_changes(record, state, event_date(event), self.config.adult_age_years)
             if bad:
-                base = verdict.quarantine or build_quarantine(
-                    verdict.raw, verdict.origin, QuarantineReason.UNAUTHORIZED_EDIT, now=now,
-                    findings=verdict.findings, event_id=event.event_id, policy_no=event.policy_no,
-                )
-                quarantined = base.model_copy(
-                    update={"reason": QuarantineReason.UNAUTHORIZED_EDIT,
-                            "findings": [*base.findings, *edit_findings(bad)]}
-                )
-                step.outputs.append(quarantine_output(quarantined))
-                step.decided.append((verdict.origin.topic, "quarantined"))
-                if not record.flagged:
-                    record.flagged = True
-                    step.alert(
-                        unauthorized_edit_alert(
-                            event_id=event.event_id, policy_no=state.policy_no, channel=event.channel,
-                            branch_code=event.branch_code, event_time=event.occurred_at, now=now, changes=bad,
-                            actor=event.actor.model_dump(mode="json"), penalties=self.config.penalties,
-                            evidence={"endorsement_no": record.endorsement_no,
-                                      "applicant": record.applicant.value if record.applicant else None,
-                                      "customer_evidence": record.customer_evidence,
-                                      "lock_event_id": state.lock_event_id},
-                            via_endorsement=record.endorsement_no,
-                        )
-                    )
+                pending = self._pending(verdict, event, bad, now, endorsement_no=record.endorsement_no)
+                if state.lock_at is None and self.config.arrival_grace_s > 0:
+                    state.pending.append(pending)  # its policy's lock point may not be consumed yet
+                else:
+                    self._decide_endorsement(state, pending, now, step)
                 return
         self._emit(state, verdict, step)
-        if approving:  # held edits this approval now covers need not wait for their grace
-            for pending in [p for p in state.pending if not self._uncovered(state, p.changes, p.event_time)]:
-                state.pending.remove(pending)
-                self._decide(state, pending, now, step)
+
+    def _decide_endorsement(self, state: PolicyState, pending: PendingEdit, now: datetime, step: Step) -> None:
+        """An approved endorsement without customer authorization: an unauthorized edit after the lock."""
+        record = state.endorsements.get(pending.endorsement_no or "")
+        after_lock = state.lock_at is not None and pending.event_time >= state.lock_at
+        if record is None or not after_lock:
+            self._emit_held(state, pending, Stream.ENDORSEMENT, step)
+            return
+        base = QuarantineRecord.model_validate_json(pending.quarantine_json)
+        quarantined = base.model_copy(
+            update={"reason": QuarantineReason.UNAUTHORIZED_EDIT,
+                    "findings": [*base.findings, *edit_findings(pending.changes)], "quarantined_at": now}
+        )
+        step.outputs.append(quarantine_output(quarantined))
+        step.decided.append((pending.source_topic, "quarantined"))
+        if record.flagged:  # its approval was alerted already; an EFFECTIVE event adds no second alert
+            return
+        record.flagged = True
+        step.alert(
+            unauthorized_edit_alert(
+                event_id=pending.event_id, policy_no=state.policy_no, channel=pending.channel,
+                branch_code=pending.branch_code, event_time=pending.event_time, now=now, changes=pending.changes,
+                actor=pending.actor, penalties=self.config.penalties,
+                evidence={"endorsement_no": record.endorsement_no,
+                          "applicant": record.applicant.value if record.applicant else None,
+                          "customer_evidence": record.customer_evidence,
+                          "lock_event_id": state.lock_event_id},
+                via_endorsement=record.endorsement_no,
+            )
+        )
 
     # -- routing and commission --------------------------------------------------------
 

@@ -44,9 +44,15 @@ class ContactChange(BaseModel):
 
 
 class PendingEdit(BaseModel):
-    """A post-lock edit waiting (within the arrival grace) for an authorization to arrive."""
+    """An edit waiting, within the arrival grace, for what decides it.
+
+    A policy edit waits for an authorization to arrive; an approved endorsement without
+    customer authorization (``endorsement_no`` set) waits for the policy's lock point, when
+    its policy events are consumed after it.
+    """
 
     event_id: str
+    endorsement_no: str | None = None
     event_time: AwareDatetime
     held_since: AwareDatetime
     changes: list[ContactChange]

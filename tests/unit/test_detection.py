@@ -1,0 +1,264 @@
+"""The per-policy state machine: the lifecycle cases of issue 5, by table and by property."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState
+from tests.lifecycle import (
+    AGENT,
+    CLERK,
+    CUSTOMER,
+    HOLDER,
+    NEW_MOBILE,
+    SYSTEM,
+    TELLER,
+    T0,
+    confirmed,
+    endorsement,
+    policy,
+    run,
+    with_mobile,
+)
+from tests.oracle import wrong_check
+
+P = "P86110024070003"
+
+
+def edit(n: int = 4, minutes: float = 1440, *, actor: dict = CLERK, holder: dict | None = None):
+    return policy(P, n, "CUSTOMER_INFO_UPDATED", minutes, actor=actor, holder=holder or with_mobile(NEW_MOBILE))
+
+
+def approved_endorsement(minutes: float, **kw):
+    return [endorsement(P, 1, "ENDORSEMENT_REQUESTED", minutes - 2, actor=CUSTOMER, **kw),
+            endorsement(P, 2, "ENDORSEMENT_APPROVED", minutes, **kw)]
+
+
+def test_edit_with_no_endorsement_raises_one_alert_and_quarantines_the_edit() -> None:
+    out = run(confirmed(P) + [edit()])
+    alert, = out.alerts
+    assert alert["alert_type"] == "UNAUTHORIZED_CONTACT_EDIT" and alert["severity"] == "CRITICAL"
+    assert alert["responsible"] == {"user_id": "OP0002", "role": "OPERATIONS_CLERK", "supervisor_id": "OP0100"}
+    assert alert["penalty"] == {"direct_cny": 100, "supervisor_cny": 50}
+    assert [(c["party"], c["field"], c["old"], c["new"]) for c in alert["changes"]] == [
+        ("policyholder", "mobile", "136****5273", "139****2740"), ("insureds[0]", "mobile", "136****5273", "139****2740")]
+    assert "13661025273" not in str(alert) and NEW_MOBILE not in str(alert)
+    assert out.reasons() == {f"{P}-p04": "UNAUTHORIZED_EDIT"}
+    assert f"{P}-p04" not in {c["event_id"] for c in out.clean}
+    assert out.alerts[0]["alert_id"] == run(confirmed(P) + [edit()]).alerts[0]["alert_id"]  # deterministic
+
+
+def test_authorized_endorsement_approved_before_the_edit_clears_it() -> None:
+    out = run(confirmed(P) + approved_endorsement(1430) + [edit()])
+    assert out.alerts == [] and out.quarantine == []
+    assert f"{P}-p04" in {c["event_id"] for c in out.clean}
+
+
+def test_authorization_consumed_after_the_edit_within_the_grace_clears_it() -> None:
+    out = run(confirmed(P) + [edit()] + approved_endorsement(1430))
+    assert out.alerts == [] and out.quarantine == []
+    assert f"{P}-p04" in {c["event_id"] for c in out.clean}
+
+
+def test_clock_skew_allows_an_approval_slightly_after_the_edit() -> None:
+    assert run(confirmed(P) + [edit()] + approved_endorsement(1441)).alerts == []  # 60 s after the edit
+    assert len(run(confirmed(P) + [edit()] + approved_endorsement(1443)).alerts) == 1  # 180 s: beyond 120 s
+
+
+def test_endorsement_approved_a_day_after_the_edit_is_backfilled_paperwork() -> None:
+    out = run(confirmed(P) + [edit()] + approved_endorsement(1440 * 2))
+    assert len(out.alerts) == 1 and out.reasons() == {f"{P}-p04": "UNAUTHORIZED_EDIT"}
+
+
+def test_endorsement_for_a_different_value_does_not_cover() -> None:
+    out = run(confirmed(P) + approved_endorsement(1430, new="13911112222") + [edit()])
+    assert len(out.alerts) == 1
+
+
+def test_staff_applied_endorsement_without_customer_evidence_is_itself_an_unauthorized_edit() -> None:
+    out = run(confirmed(P) + approved_endorsement(1430, applicant="STAFF", evidence=False) + [edit()])
+    by_event = {a["source_event_ids"][0]: a for a in out.alerts}
+    assert set(by_event) == {f"{P}-e02", f"{P}-p04"}
+    on_endorsement = by_event[f"{P}-e02"]
+    assert on_endorsement["responsible"]["user_id"] == "OP0002"  # the approving actor
+    assert on_endorsement["evidence"]["endorsement_no"] == "E1"
+    assert out.reasons() == {f"{P}-e02": "UNAUTHORIZED_EDIT", f"{P}-p04": "UNAUTHORIZED_EDIT"}
+
+
+def test_agent_applicant_is_never_customer_authorized_whatever_it_attaches() -> None:
+    out = run(confirmed(P) + approved_endorsement(1430, applicant="AGENT", evidence=True) + [edit()])
+    assert {a["source_event_ids"][0] for a in out.alerts} == {f"{P}-e02", f"{P}-p04"}
+
+
+def test_rejected_endorsement_authorizes_nothing() -> None:
+    rejected = [endorsement(P, 1, "ENDORSEMENT_REQUESTED", 1428, actor=CUSTOMER),
+                endorsement(P, 2, "ENDORSEMENT_REJECTED", 1430)]
+    assert len(run(confirmed(P) + rejected + [edit()]).alerts) == 1
+    revoked = approved_endorsement(1430) + [endorsement(P, 3, "ENDORSEMENT_REJECTED", 1435)]
+    assert len(run(confirmed(P) + revoked + [edit()]).alerts) == 1
+
+
+def test_postal_code_alone_changed_is_an_alert() -> None:
+    moved = dict(HOLDER, postal_code="100021")
+    alert, = run(confirmed(P) + [edit(holder=moved)]).alerts
+    assert {(c["party"], c["field"]) for c in alert["changes"]} == {("policyholder", "postal_code"),
+                                                                   ("insureds[0]", "postal_code")}
+
+
+def test_amendments_before_confirmation_are_allowed() -> None:
+    before = [policy(P, 1, "APPLICATION_SUBMITTED", 0),
+              policy(P, 2, "APPLICATION_AMENDED", 5, holder=with_mobile(NEW_MOBILE)),
+              policy(P, 3, "APPLICATION_CONFIRMED", 20, holder=with_mobile(NEW_MOBILE))]
+    out = run(before)
+    assert out.alerts == [] and out.quarantine == []
+
+
+def test_the_lock_events_own_snapshot_is_the_baseline() -> None:
+    locked = [policy(P, 1, "APPLICATION_SUBMITTED", 0), policy(P, 2, "POLICY_ISSUED", 20, holder=with_mobile(NEW_MOBILE))]
+    assert run(locked).alerts == []
+
+
+def test_sales_agents_edit_costs_200_and_100() -> None:
+    alert, = run(confirmed(P) + [edit(actor=AGENT)]).alerts
+    assert alert["penalty"] == {"direct_cny": 200, "supervisor_cny": 100}
+    assert alert["responsible"]["role"] == "SALES_AGENT"
+
+
+def test_teller_customer_and_system_are_named_without_penalty() -> None:
+    for actor in (TELLER, CUSTOMER, SYSTEM):
+        alert, = run(confirmed(P) + [edit(actor=actor)]).alerts
+        assert alert["penalty"] is None and alert["responsible"]["user_id"] == actor["user_id"]
+
+
+def test_penalty_schedule_is_configurable() -> None:
+    from schemas.alert import Penalty
+    from streams.core.detection.config import DEFAULT_PENALTIES
+
+    config = DetectionConfig(penalties={**DEFAULT_PENALTIES, "OPERATIONS_CLERK": Penalty(direct_cny=500, supervisor_cny=0)})
+    alert, = run(confirmed(P) + [edit()], config=config).alerts
+    assert alert["penalty"] == {"direct_cny": 500, "supervisor_cny": 0}
+
+
+def test_id_corrected_on_a_bank_policy_holds_then_releases_commission() -> None:
+    bank = {"channel": "BANCASSURANCE", "intermediary_code": "BK532801007", "actor": TELLER}
+    bad = dict(HOLDER, id_no=wrong_check(HOLDER["id_no"]))
+    events = [policy(P, 1, "APPLICATION_SUBMITTED", 0, holder=bad, **bank),
+              policy(P, 2, "APPLICATION_AMENDED", 30, **bank),
+              policy(P, 3, "APPLICATION_CONFIRMED", 60, **bank)]
+    out = run(events)
+    assert [(c["action"], c["reasons"], c["intermediary_code"]) for c in out.commission] == [
+        ("HOLD", ["ID_CHECKSUM"], "BK532801007"), ("RELEASE", ["ID_CHECKSUM"], "BK532801007")]
+    assert out.reasons() == {f"{P}-p01": "RULE_ERROR"}
+
+
+def test_a_second_failing_event_does_not_hold_twice() -> None:
+    bank = {"channel": "BANCASSURANCE", "intermediary_code": "BK1", "actor": TELLER}
+    bad = dict(HOLDER, postal_code="1000")
+    out = run([policy(P, 1, "APPLICATION_SUBMITTED", 0, holder=bad, **bank),
+               policy(P, 2, "APPLICATION_AMENDED", 5, holder=bad, **bank)])
+    assert [c["action"] for c in out.commission] == ["HOLD"]
+
+
+def test_staff_edit_does_not_hold_the_intermediarys_commission() -> None:
+    bank = {"channel": "BANCASSURANCE", "intermediary_code": "BK1"}
+    out = run(confirmed(P, **bank) + [policy(P, 4, "CUSTOMER_INFO_UPDATED", 1440, actor=CLERK,
+                                             holder=with_mobile(NEW_MOBILE), **bank)])
+    assert len(out.alerts) == 1 and out.commission == []
+
+
+def test_hold_open_past_its_deadline_raises_overdue_once() -> None:
+    bank = {"channel": "BANCASSURANCE", "intermediary_code": "BK1", "actor": TELLER}
+    bad = dict(HOLDER, postal_code="1000")
+    events = [policy(P, 1, "APPLICATION_SUBMITTED", 0, holder=bad, **bank),
+              policy(P, 2, "APPLICATION_AMENDED", 31 * 1440, holder=bad, **bank),
+              policy(P, 3, "APPLICATION_AMENDED", 32 * 1440, holder=bad, **bank)]
+    out = run(events)
+    overdue = [a for a in out.alerts if a["alert_type"] == "INTERMEDIARY_CORRECTION_OVERDUE"]
+    assert len(overdue) == 1 and overdue[0]["severity"] == "HIGH"
+    assert overdue[0]["evidence"]["intermediary_code"] == "BK1"
+
+
+def test_live_timer_judges_a_held_edit_after_the_grace_and_not_before() -> None:
+    machine = PolicyMachine()
+    out = run(confirmed(P) + [edit()], finish=False)
+    state = out.states[P]
+    assert len(state.pending) == 1 and out.alerts == []
+    held_since = state.pending[0].held_since
+    early = machine.tick(state.model_copy(deep=True), held_since + timedelta(seconds=599))
+    assert early.alerts == [] and early.outputs == []
+    due = machine.tick(state, held_since + timedelta(seconds=600))
+    assert [a.alert_type.value for a in due.alerts] == ["UNAUTHORIZED_CONTACT_EDIT"]
+    assert due.state is not None and due.state.pending == []
+    assert due.decided == [("policy", "quarantined")]
+
+
+def test_redelivered_event_produces_nothing() -> None:
+    machine = PolicyMachine()
+    out = run(confirmed(P) + [edit()])
+    state = out.states[P]
+    from streams.core.origin import Origin, Stream
+    from streams.core.pipeline import process_record
+    from streams.core.ruleset import RuleSet
+    from tests.oracle import encode
+
+    _, again = edit()
+    verdict = process_record(encode(again), Origin(), now=T0, ruleset=RuleSet.default(), stream=Stream.POLICY)
+    step = machine.on_verdict(state, verdict, T0)
+    assert step.duplicate and step.outputs == [] and step.alerts == []
+
+
+def test_idle_and_terminated_policies_are_forgotten_after_retention() -> None:
+    machine = PolicyMachine(DetectionConfig(retention_days=30))
+    out = run(confirmed(P) + [policy(P, 4, "POLICY_TERMINATED", 1440, actor=SYSTEM)])
+    state = out.states[P]
+    assert machine.tick(state, state.terminated_at + timedelta(days=29)).state is not None
+    assert machine.tick(state, state.terminated_at + timedelta(days=30)).state is None
+
+
+def test_state_round_trips_through_json_and_stays_small() -> None:
+    out = run(confirmed(P) + approved_endorsement(1430) + [edit()])
+    state = out.states[P]
+    raw = state.to_json()
+    assert PolicyState.from_json(raw) == state
+    assert len(raw) < 4096, len(raw)
+
+
+# -- random interleavings ---------------------------------------------------------------
+
+SCENARIOS = {
+    "covered": approved_endorsement(1430),
+    "late paperwork": approved_endorsement(2 * 1440),
+    "other value": approved_endorsement(1430, new="13911112222"),
+    "staff": approved_endorsement(1430, applicant="STAFF", evidence=False),
+    "rejected": approved_endorsement(1430) + [endorsement(P, 3, "ENDORSEMENT_REJECTED", 1435)],
+}
+
+
+@st.composite
+def interleavings(draw: st.DrawFn):
+    """The policy stream and the endorsement stream merged in any order, each keeping its own order."""
+    name = draw(st.sampled_from(sorted(SCENARIOS)))
+    policy_events = confirmed(P) + [edit()]
+    endorsements = SCENARIOS[name]
+    merged, i, j = [], 0, 0
+    while i < len(policy_events) or j < len(endorsements):
+        if j == len(endorsements) or (i < len(policy_events) and draw(st.booleans())):
+            merged.append(policy_events[i])
+            i += 1
+        else:
+            merged.append(endorsements[j])
+            j += 1
+    return name, merged
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=interleavings())
+def test_any_arrival_order_within_the_grace_gives_the_same_alerts(case) -> None:
+    name, merged = case
+    canonical = run(confirmed(P) + SCENARIOS[name] + [edit()])
+    shuffled = run(merged)
+    assert shuffled.alert_summary() == canonical.alert_summary(), name
+    assert {a["alert_id"] for a in shuffled.alerts} == {a["alert_id"] for a in canonical.alerts}
+    assert shuffled.reasons() == canonical.reasons()
