@@ -35,10 +35,11 @@ from streams.core.outputs import Output, OutputKind
 from streams.core.pipeline import process_record
 from streams.core.ruleset import RuleSet
 from streams.replay import utc_now
-from streams.settings import Settings
+from streams.settings import BrokerProfile, Settings
 
 log = logging.getLogger(__name__)
 
+MARKER_KEY = b"\x00policyguard-end-marker"
 BATCH_SIZE = 500
 BATCH_WITHIN_S = 0.02
 HOLD_RECOUNT_S = 60.0
@@ -98,6 +99,11 @@ def build_app(
     stream_of_topic = {settings.topic_policy_events: Stream.POLICY, settings.topic_endorsement_events: Stream.ENDORSEMENT}
     destinations = output_topics(settings)
     machine = PolicyMachine(detection or settings.detection())
+    table_partitions = partitions or settings.topic_partitions
+    # tansu reports a partition's end offset as the start of its last batch plus one, so
+    # Faust's recovery would stop before the rest of that batch. A one-record tombstone
+    # (for a key no policy has) written after every state flush makes the report exact.
+    end_markers = settings.broker_profile is BrokerProfile.EMBEDDED
     state_lock = asyncio.Lock()  # the agent and the timer must not interleave on one policy
 
     def load(key: bytes) -> PolicyState | None:
@@ -130,6 +136,17 @@ def build_app(
             for output in outputs
         ]
 
+    async def flush_state() -> None:
+        await app.producer.flush()
+        if end_markers:
+            changelogs = [table.changelog_topic.get_topic_name() for table in (states, deadlines)]
+            markers = [
+                await app.producer.send(topic, MARKER_KEY, None, partition, None, None)
+                for topic in changelogs
+                for partition in range(table_partitions)
+            ]
+            await asyncio.gather(*markers)
+
     @app.agent(inputs, name="validate")
     async def validate(records: faust.StreamT[bytes]) -> None:
         async for batch in records.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
@@ -159,6 +176,7 @@ def build_app(
                 await asyncio.gather(*pending)  # outputs acknowledged before the state says "seen"
                 for key, state in touched.items():
                     persist(key, state)
+                await flush_state()  # the changelog too, so a re-delivery finds them "seen"
 
     last_recount = 0.0
 
@@ -176,6 +194,8 @@ def build_app(
                 await asyncio.gather(*await send(step.outputs))
                 persist(key, step.state)
                 metrics.observe_step(step)
+            if due:
+                await flush_state()
             if time.monotonic() - last_recount >= HOLD_RECOUNT_S:
                 last_recount = time.monotonic()
                 metrics.set_holds_open(_holds_by_channel(states.values()))

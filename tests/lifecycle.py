@@ -117,3 +117,57 @@ def run(events: list[tuple[Stream, dict[str, Any]]], *, config: DetectionConfig 
         for state in states.values():
             take(machine.finish(state, now))
     return out
+
+
+def _bank_events(policy_no: str) -> list[tuple[Stream, dict[str, Any]]]:
+    from tests.oracle import wrong_check
+
+    bank = {"channel": "BANCASSURANCE", "intermediary_code": "BK532801007", "actor": TELLER}
+    bad = dict(deepcopy(HOLDER), id_no=wrong_check(HOLDER["id_no"]))
+    return [policy(policy_no, 1, "APPLICATION_SUBMITTED", 0, holder=bad, **bank),
+            policy(policy_no, 2, "APPLICATION_AMENDED", 30, **bank),
+            policy(policy_no, 3, "APPLICATION_CONFIRMED", 60, **bank)]
+
+
+@dataclass(frozen=True)
+class Case:
+    events: list[tuple[Stream, dict[str, Any]]]
+    alerts: set[str]  # source event ids of the expected alerts
+    commission: list[str] = ()  # type: ignore[assignment]
+
+
+def cases(prefix: str = "PL") -> dict[str, Case]:
+    """Issue 5's lifecycle cases, one policy each, with the alerts each must raise."""
+    def p(name: str) -> str:
+        return f"{prefix}-{name}"
+
+    def edit(policy_no: str, *, actor: dict = CLERK, holder: dict | None = None):
+        return policy(policy_no, 4, "CUSTOMER_INFO_UPDATED", 1440, actor=actor, holder=holder or with_mobile(NEW_MOBILE))
+
+    def approved(policy_no: str, minutes: float, **kw: Any):
+        return [endorsement(policy_no, 1, "ENDORSEMENT_REQUESTED", minutes - 2, actor=CUSTOMER, **kw),
+                endorsement(policy_no, 2, "ENDORSEMENT_APPROVED", minutes, **kw)]
+
+    return {
+        "no endorsement": Case(confirmed(p("A")) + [edit(p("A"))], {f"{p('A')}-p04"}),
+        "authorized before the edit": Case(confirmed(p("B")) + approved(p("B"), 1430) + [edit(p("B"))], set()),
+        "authorization arrives after the edit": Case(confirmed(p("C")) + [edit(p("C"))] + approved(p("C"), 1435), set()),
+        "approved a day later": Case(confirmed(p("D")) + [edit(p("D"))] + approved(p("D"), 2880), {f"{p('D')}-p04"}),
+        "different value": Case(confirmed(p("E")) + approved(p("E"), 1430, new="13911112222") + [edit(p("E"))],
+                                {f"{p('E')}-p04"}),
+        "staff-applied endorsement": Case(
+            confirmed(p("F")) + approved(p("F"), 1430, applicant="STAFF", evidence=False) + [edit(p("F"))],
+            {f"{p('F')}-e02", f"{p('F')}-p04"}),
+        "rejected endorsement": Case(
+            confirmed(p("G")) + [endorsement(p("G"), 1, "ENDORSEMENT_REQUESTED", 1428, actor=CUSTOMER),
+                                 endorsement(p("G"), 2, "ENDORSEMENT_REJECTED", 1430), edit(p("G"))],
+            {f"{p('G')}-p04"}),
+        "postal code alone": Case(confirmed(p("H")) + [edit(p("H"), holder=dict(deepcopy(HOLDER), postal_code="100021"))],
+                                  {f"{p('H')}-p04"}),
+        "amendments before confirmation": Case(
+            [policy(p("I"), 1, "APPLICATION_SUBMITTED", 0),
+             policy(p("I"), 2, "APPLICATION_AMENDED", 5, holder=with_mobile(NEW_MOBILE)),
+             policy(p("I"), 3, "APPLICATION_CONFIRMED", 20, holder=with_mobile(NEW_MOBILE))], set()),
+        "sales agent's edit": Case(confirmed(p("J")) + [edit(p("J"), actor=AGENT)], {f"{p('J')}-p04"}),
+        "ID corrected on a bank policy": Case(_bank_events(p("K")), set(), ["HOLD", "RELEASE"]),
+    }

@@ -262,3 +262,13 @@ def test_any_arrival_order_within_the_grace_gives_the_same_alerts(case) -> None:
     assert shuffled.alert_summary() == canonical.alert_summary(), name
     assert {a["alert_id"] for a in shuffled.alerts} == {a["alert_id"] for a in canonical.alerts}
     assert shuffled.reasons() == canonical.reasons()
+
+
+def test_all_lifecycle_cases_in_one_replay_stream() -> None:
+    from tests.lifecycle import cases
+
+    every = cases()
+    out = run([event for case in every.values() for event in case.events])
+    expected = set().union(*(case.alerts for case in every.values()))
+    assert {a["source_event_ids"][0] for a in out.alerts} == expected
+    assert [c["action"] for c in out.commission] == ["HOLD", "RELEASE"]

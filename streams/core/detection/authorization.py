@@ -37,7 +37,9 @@ def record_endorsement(state: PolicyState, event: EndorsementEvent) -> Endorseme
         record.customer_evidence = customer_evidence(auth)
         record.attorney_ok = auth.power_of_attorney_ref is not None and auth.id_verification is not None
     if event.changes:
-        record.changes = [(c.party, c.field, contact_value(c.field, c.new)) for c in event.changes]
+        record.changes = [
+            (c.party, c.field, contact_value(c.field, c.old), contact_value(c.field, c.new)) for c in event.changes
+        ]
     record.statuses.append((event.event_type.value, event.occurred_at))
     if event.event_type.value in APPROVING and record.approved_at is None:
         record.approved_at = event.occurred_at
@@ -88,7 +90,7 @@ def covers(record: EndorsementRecord, change: ContactChange, state: PolicyState,
         return False
     if record.approved_at is None or record.approved_at > edit_time + timedelta(seconds=skew_s):
         return False
-    for party, field, new in record.changes:
+    for party, field, _old, new in record.changes:
         if field != change.field or new != change.new:
             continue
         same_person = (change.person is not None and person_of(state, party) == change.person) or party == change.party
@@ -102,11 +104,11 @@ def unauthorized_changes(
 ) -> list[ContactChange]:
     """Contact changes an approved endorsement makes without the customer's authorization."""
     found = []
-    for party, field, new in record.changes:
+    for party, field, old, new in record.changes:
         if field not in CONTACT_FIELDS or party.startswith("beneficiaries"):
             continue
         person = person_of(state, party)
         if not authorized_for(record, person, party, state, on, adult_age):
-            old = next((s.contacts.get(field) for s in state.slots if s.label == party), None)
+            # The endorsement's own "old": the snapshot at hand depends on arrival order.
             found.append(ContactChange(party=party, person=person, field=field, old=old, new=new))
     return found

@@ -28,7 +28,9 @@ class EndorsementRecord(BaseModel):
     applicant: Applicant | None = None
     customer_evidence: bool = False
     attorney_ok: bool = False
-    changes: list[tuple[str, str, Any]] = Field(default_factory=list, description="(party, field, new value)")
+    changes: list[tuple[str, str, Any, Any]] = Field(
+        default_factory=list, description="(party, field, old value, new value) as the endorsement states them"
+    )
     statuses: list[tuple[str, AwareDatetime]] = Field(default_factory=list)
     approved_at: AwareDatetime | None = None
     rejected: bool = False
