@@ -7,10 +7,10 @@ policy passes through one place in arrival order.
 
 Per-policy detection state lives in a Faust table (changelog topic
 ``<app_id>-policy-state-changelog``), keyed by policy_no; a second table holds each policy's
-next deadline so the timer only visits policies with something due. A batch's outputs are
-acknowledged by the broker before its state is written, so a crash can repeat an output
-(with the same deterministic id) but never lose one; the state's memory of event ids makes
-a re-delivered event produce nothing.
+next deadline so the timer only visits policies with something due. A batch's state is
+queued behind its outputs and flushed before the next batch, so a crash can repeat the
+outputs of the batch in flight (same records, same deterministic ids) but never lose one;
+the state's memory of event ids makes an event re-delivered after that produce nothing.
 
 Throughput notes (see FAUST_THROUGHPUT.md): the leader topic is disabled (its empty fetch
 stalls the input topics), events are taken in batches and outputs go straight to the
@@ -173,10 +173,13 @@ def build_app(
                     pending += await send(step.outputs)
                     metrics.observe_verdict(verdict, time.perf_counter() - started, now)
                     metrics.observe_step(step, message.topic)
-                await asyncio.gather(*pending)  # outputs acknowledged before the state says "seen"
+                # The state goes out after the outputs (queued behind them, so it can never be
+                # durable while they are not) and is flushed before the next batch: a re-delivery
+                # then finds these events "seen".
                 for key, state in touched.items():
                     persist(key, state)
-                await flush_state()  # the changelog too, so a re-delivery finds them "seen"
+                await asyncio.gather(*pending)
+                await flush_state()
 
     last_recount = 0.0
 
@@ -191,8 +194,9 @@ def build_app(
             for key in due:
                 state = load(key)
                 step = machine.tick(state, now) if state is not None else Step(None)
-                await asyncio.gather(*await send(step.outputs))
+                sent = await send(step.outputs)
                 persist(key, step.state)
+                await asyncio.gather(*sent)
                 metrics.observe_step(step)
             if due:
                 await flush_state()
