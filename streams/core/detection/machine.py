@@ -95,18 +95,19 @@ class PolicyMachine:
             self._policy_event(state, verdict, event, now, step)
         else:
             self._endorsement_event(state, verdict, event, now, step)
-        state.stream_time = max(state.stream_time or event.occurred_at, event.occurred_at)
+            state.endorsement_time = max(state.endorsement_time or event.occurred_at, event.occurred_at)
         self._judge_by_event_time(state, now, step)
         self._check_overdue(state, event.occurred_at, step)
         return step
 
     def _judge_by_event_time(self, state: PolicyState, now: datetime, step: Step) -> None:
-        """The grace measured on event time: once the policy's own events have moved on past an
-        edit plus the grace, whatever was to authorize it would have been here."""
-        if state.stream_time is None:
+        """The grace measured on event time: the policy's endorsement stream (one partition, in
+        order) has passed the edit plus the grace, so an authorization approved before the edit
+        would have been consumed already. Policy events say nothing about the other topic."""
+        if state.endorsement_time is None:
             return
         grace = timedelta(seconds=self.config.arrival_grace_s)
-        for pending in [p for p in state.pending if p.event_time + grace <= state.stream_time]:
+        for pending in [p for p in state.pending if p.event_time + grace <= state.endorsement_time]:
             state.pending.remove(pending)
             self._decide(state, pending, now, step)
 

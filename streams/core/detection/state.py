@@ -90,7 +90,9 @@ class PolicyState(BaseModel):
     hold: CommissionHold | None = None
     seen: list[str] = Field(default_factory=list, description="recent event_ids, oldest first")
     last_seen_at: AwareDatetime | None = None
-    stream_time: AwareDatetime | None = Field(default=None, description="latest occurred_at seen for the policy")
+    endorsement_time: AwareDatetime | None = Field(
+        default=None, description="latest occurred_at on the policy's endorsement stream"
+    )
     terminated_at: AwareDatetime | None = None
 
     def to_json(self) -> bytes:
