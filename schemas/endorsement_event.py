@@ -15,22 +15,9 @@ from schemas.enums import (
     OtpTarget,
 )
 from schemas.envelope import Envelope
-from schemas.person import PERSON_FIELDS, Person
+from schemas.person import Person, PersonField
 from schemas.text import Code, OptText, Text
 
-PersonField = Literal[
-    "name",
-    "gender",
-    "birth_date",
-    "id_type",
-    "id_no",
-    "id_valid_to",
-    "mobile",
-    "landline",
-    "address",
-    "postal_code",
-]
-assert set(PersonField.__args__) == set(PERSON_FIELDS)  # type: ignore[attr-defined]
 
 
 class Authorization(BaseModel):

@@ -7,7 +7,7 @@ record. Only wrong JSON types make a SCHEMA_ERROR.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -23,7 +23,7 @@ from schemas.text import (
     text,
 )
 
-PERSON_FIELDS = (
+PersonField = Literal[
     "name",
     "gender",
     "birth_date",
@@ -34,7 +34,8 @@ PERSON_FIELDS = (
     "landline",
     "address",
     "postal_code",
-)
+]
+PERSON_FIELDS: tuple[str, ...] = get_args(PersonField)
 CONTACT_FIELDS = ("mobile", "landline", "address", "postal_code")
 
 LenientDate = Annotated[

@@ -23,18 +23,18 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import faust
 
 from streams import metrics
+from streams.clock import utc_now
 from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
 from streams.core.origin import Origin, Stream
 from streams.core.outputs import Output, OutputKind
 from streams.core.pipeline import process_record
 from streams.core.ruleset import RuleSet
-from streams.replay import utc_now
 from streams.settings import BrokerProfile, Settings
 
 log = logging.getLogger(__name__)
@@ -207,9 +207,9 @@ def build_app(
     return app
 
 
-def _holds_by_channel(values: object) -> dict[str, int]:
+def _holds_by_channel(values: Iterable[bytes | None]) -> dict[str, int]:
     counts: Counter[str] = Counter()
-    for raw in values:  # type: ignore[attr-defined]
+    for raw in values:
         if raw and b'"hold"' in raw:
             hold = json.loads(raw).get("hold")
             if hold:

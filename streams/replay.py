@@ -9,20 +9,17 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from streams.core.origin import Origin
 from streams.core.outputs import REPLAY_FILES, OutputKind, outputs_of
+from streams.clock import utc_now
 from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
 from streams.core.pipeline import process_record
 from streams.core.ruleset import RuleSet
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -97,4 +94,4 @@ def replay(
     return summary
 
 
-__all__ = ["OutputKind", "ReplaySummary", "replay", "utc_now"]
+__all__ = ["OutputKind", "ReplaySummary", "replay"]

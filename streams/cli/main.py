@@ -33,8 +33,10 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"  … {count} records", file=sys.stderr, flush=True)
 
     try:
-        ruleset = load_ruleset(args.rules if args.rules is not None else Settings().rules_file)
-        summary = replay([Path(f) for f in args.files], Path(args.out), ruleset=ruleset, progress=progress)
+        settings = Settings()
+        ruleset = load_ruleset(args.rules if args.rules is not None else settings.rules_file)
+        summary = replay([Path(f) for f in args.files], Path(args.out), ruleset=ruleset,
+                         detection=settings.detection(), progress=progress)
     except (FileNotFoundError, IsADirectoryError, PermissionError, RulesConfigError) as exc:
         print(f"policyguard replay: {exc}", file=sys.stderr)
         return 2

@@ -106,6 +106,13 @@ def wait_for_port(child: ChildProcess, host: str, port: int, timeout_s: float = 
     raise StartupFailed(f"{child.name} did not listen on {host}:{port} within {timeout_s:.0f}s:\n{child.log_tail()}")
 
 
+def start_server(group: ProcessGroup, name: str, argv: Sequence[str], log_path: Path, host: str, port: int) -> ChildProcess:
+    """Start a server child in ``group`` and return once it accepts connections on ``host:port``."""
+    child = group.add(ChildProcess(name, argv, log_path).start())
+    wait_for_port(child, host, port)
+    return child
+
+
 class ProcessGroup:
     """Children stopped in reverse start order on exit, error or Ctrl-C."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from streams.embedded.processes import ChildProcess, ProcessGroup, StartupFailed, free_port, wait_for_port
+from streams.embedded.processes import ProcessGroup, StartupFailed, free_port, start_server
 
 
 def redis_binary() -> str:
@@ -22,25 +22,7 @@ def start_redis(group: ProcessGroup, workdir: Path, host: str = "127.0.0.1") -> 
     """Start redis with no persistence; returns its ``redis://`` URL."""
     port = free_port(host)
     workdir.mkdir(parents=True, exist_ok=True)
-    child = ChildProcess(
-        "redis-server",
-        [
-            redis_binary(),
-            "--bind",
-            host,
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--protected-mode",
-            "yes",
-        ],
-        workdir / "redis.log",
-    )
-    group.add(child.start())
-    wait_for_port(child, host, port)
+    argv = [redis_binary(), "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no",
+            "--dir", str(workdir), "--protected-mode", "yes"]
+    start_server(group, "redis-server", argv, workdir / "redis.log", host, port)
     return f"redis://{host}:{port}/0"

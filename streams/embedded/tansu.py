@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.embedded.processes import ChildProcess, ProcessGroup, StartupFailed, free_port, wait_for_port
+from streams.embedded.processes import ProcessGroup, StartupFailed, free_port, start_server
 
 
 def tansu_binary() -> str:
@@ -18,20 +18,7 @@ def start_tansu(group: ProcessGroup, workdir: Path, host: str = "127.0.0.1") -> 
     """Start a broker on a free loopback port; returns its bootstrap address."""
     port = free_port(host)
     url = f"tcp://{host}:{port}"
-    child = ChildProcess(
-        "tansu",
-        [
-            tansu_binary(),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        workdir / "tansu.log",
-    )
-    group.add(child.start())
-    wait_for_port(child, host, port)
+    argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            "--storage-engine", "memory://tansu/"]
+    start_server(group, "tansu", argv, workdir / "tansu.log", host, port)
     return f"{host}:{port}"

@@ -5,7 +5,7 @@ only in the worker's table and its changelog topic (restrict it like the input t
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -104,8 +104,6 @@ class PolicyState(BaseModel):
 
     def next_deadline(self, grace_s: float, retention_s: float) -> datetime | None:
         """When :meth:`PolicyMachine.tick` next has something to do for this policy."""
-        from datetime import timedelta
-
         moments = [edit.held_since + timedelta(seconds=grace_s) for edit in self.pending]
         if self.hold is not None and not self.hold.overdue_alerted:
             moments.append(self.hold.deadline)
