@@ -107,7 +107,10 @@ class PolicyMachine:
         if state.endorsement_time is None:
             return
         grace = timedelta(seconds=self.config.arrival_grace_s)
-        for pending in [p for p in state.pending if p.event_time + grace <= state.endorsement_time]:
+        due = [
+            p for p in state.pending if p.endorsement_no is None and p.event_time + grace <= state.endorsement_time
+        ]
+        for pending in due:
             state.pending.remove(pending)
             self._decide(state, pending, now, step)
 
