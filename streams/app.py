@@ -153,8 +153,10 @@ def build_app(
             async with state_lock:
                 touched: dict[bytes, PolicyState | None] = {}
                 pending: list[asyncio.Future] = []
+                positions: dict[object, tuple[str, int, int]] = {}
                 for event in batch:
                     message = event.message
+                    positions[message.tp] = (message.topic, message.partition, message.offset)
                     started = time.perf_counter()
                     now = clock()
                     verdict = process_record(
@@ -180,6 +182,8 @@ def build_app(
                     persist(key, state)
                 await asyncio.gather(*pending)
                 await flush_state()
+                for tp, (topic, partition, offset) in positions.items():
+                    metrics.set_lag(topic, partition, _highwater(app, tp), offset)
 
     last_recount = 0.0
 
@@ -205,6 +209,13 @@ def build_app(
                 metrics.set_holds_open(_holds_by_channel(states.values()))
 
     return app
+
+
+def _highwater(app: faust.App, tp: object) -> int | None:
+    try:
+        return app.consumer.highwater(tp)
+    except Exception:  # noqa: BLE001 - a metric must never stop the stream
+        return None
 
 
 def _holds_by_channel(values: Iterable[bytes | None]) -> dict[str, int]:

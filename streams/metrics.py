@@ -21,6 +21,10 @@ UNAUTHORIZED_EDITS = Counter(
 )
 PENALTY_CNY = Counter("policyguard_penalty_cny", "Penalties (direct + supervisor) in CNY by responsible role", ["role"])
 HOLDS_OPEN = Gauge("policyguard_commission_holds_open", "Commission holds open on this worker's policies", ["channel"])
+CONSUMER_LAG = Gauge(
+    "policyguard_consumer_lag", "Records behind the partition's high watermark after the last batch",
+    ["topic", "partition"],
+)
 DUPLICATES = Counter("policyguard_duplicate_events", "Re-delivered events ignored (same event_id)", ["topic"])
 PROCESSING_SECONDS = Histogram(
     "policyguard_processing_seconds",
@@ -81,3 +85,9 @@ def set_holds_open(counts: dict[str, int]) -> None:
     _HOLD_CHANNELS.update(counts)
     for channel in _HOLD_CHANNELS:
         HOLDS_OPEN.labels(channel=channel).set(counts.get(channel, 0))
+
+
+def set_lag(topic: str, partition: int, highwater: int | None, last_offset: int) -> None:
+    """Lag from the consumer's cached high watermark (tansu under-reports it: a floor there)."""
+    if highwater is not None:
+        CONSUMER_LAG.labels(topic=topic, partition=str(partition)).set(max(highwater - last_offset - 1, 0))

@@ -141,6 +141,7 @@ def test_mixed_batch_every_input_once_and_same_as_replay(
     assert _metric(metrics, "policyguard_rule_findings_total", rule="ADDRESS_VAGUE", severity="WARNING",
                    channel="AGENCY") == 2
     assert "policyguard_processing_seconds_count" in metrics
+    assert _metric(metrics, "policyguard_consumer_lag", topic=settings.topic_policy_events) >= 0
     assert wrong_check(person()["id_no"]) not in metrics and "13957102846" not in metrics
 
 
