@@ -51,6 +51,15 @@ def run_worker(settings: Settings) -> int:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
         log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
     app = build_app(settings, ruleset, partitions=counts[settings.topic_policy_events])
+
+    @app.task
+    async def quiet_client_loggers() -> None:
+        # aiokafka builds a debug record per sent message when its logger inherits DEBUG
+        # (FAUST_THROUGHPUT.md): pin the client libraries to the configured level.
+        level = max(logging.getLevelName(settings.log_level), logging.INFO)
+        for name in ("aiokafka", "kafka", "faust", "mode"):
+            logging.getLogger(name).setLevel(level)
+
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()  # returns only via sys.exit on shutdown
     return 0

@@ -122,7 +122,7 @@ class PolicyMachine:
             state.pending.remove(pending)
             self._decide(state, pending, now, step)
         self._check_overdue(state, now, step)
-        if not state.pending and state.hold is None and self._expired(state, now):
+        if self.forgettable(state, now):
             step.state = None
         return step
 
@@ -137,7 +137,12 @@ class PolicyMachine:
         return step
 
     def next_deadline(self, state: PolicyState) -> datetime | None:
-        return state.next_deadline(self.config.arrival_grace_s, self.config.retention_days * 86400)
+        """Held edits and holds; retention is swept separately (it moves with every event)."""
+        return state.next_deadline(self.config.arrival_grace_s)
+
+    def forgettable(self, state: PolicyState, now: datetime) -> bool:
+        """Idle or terminated past retention, with nothing held."""
+        return not state.pending and state.hold is None and self._expired(state, now)
 
     # -- policy events -----------------------------------------------------------------
 

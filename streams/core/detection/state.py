@@ -102,11 +102,9 @@ class PolicyState(BaseModel):
     def from_json(cls, raw: bytes | str) -> PolicyState:
         return cls.model_validate_json(raw)
 
-    def next_deadline(self, grace_s: float, retention_s: float) -> datetime | None:
-        """When :meth:`PolicyMachine.tick` next has something to do for this policy."""
+    def next_deadline(self, grace_s: float) -> datetime | None:
+        """When :meth:`PolicyMachine.tick` next has a held edit or a hold to judge."""
         moments = [edit.held_since + timedelta(seconds=grace_s) for edit in self.pending]
         if self.hold is not None and not self.hold.overdue_alerted:
             moments.append(self.hold.deadline)
-        if self.last_seen_at is not None:
-            moments.append(self.last_seen_at + timedelta(seconds=retention_s))
         return min(moments) if moments else None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
 from schemas.enums import Severity
 from streams.core.labels_zh import party_zh
@@ -9,11 +10,16 @@ from streams.core.rules.registry import Hit, RuleContext, rule
 from streams.core.thresholds import Thresholds
 
 
+@lru_cache(maxsize=16)
+def _folded(words: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(word.casefold() for word in words)
+
+
 def looks_like_placeholder(name: str, thresholds: Thresholds) -> bool:
     folded = name.casefold()
-    if folded in {word.casefold() for word in thresholds.placeholder_names}:
+    if folded in _folded(tuple(thresholds.placeholder_names)):
         return True
-    if any(part.casefold() in folded for part in thresholds.placeholder_name_parts):
+    if any(part in folded for part in _folded(tuple(thresholds.placeholder_name_parts))):
         return True
     # A surname and an honorific (王先生, 欧阳女士): a form filled in without the given name.
     return any(name.endswith(title) and 1 <= len(name) - len(title) <= 2 for title in thresholds.honorifics)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from schemas.enums import Severity
 from streams.core.labels_zh import field_zh, party_zh
@@ -16,12 +17,14 @@ from streams.core.rules.registry import Hit, RuleContext, rule
 from streams.core.thresholds import Thresholds
 
 
-def _longest_run(digits: str, step: int) -> int:
-    best = run = 1
-    for previous, current in zip(digits, digits[1:]):
-        run = run + 1 if int(current) - int(previous) == step else 1
-        best = max(best, run)
-    return best
+@lru_cache(maxsize=16)
+def _patterns(identical: int, sequential: int) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    """A regex for ``identical`` equal digits in a row, and every run of ``sequential`` steps."""
+    ascending, descending = "0123456789", "9876543210"
+    runs = tuple(
+        line[start : start + sequential] for line in (ascending, descending) for start in range(11 - sequential)
+    )
+    return re.compile(rf"(\d)\1{{{identical - 1},}}"), runs
 
 
 def suspicious(number: str, thresholds: Thresholds) -> bool:
@@ -30,9 +33,8 @@ def suspicious(number: str, thresholds: Thresholds) -> bool:
         return False
     if digits in thresholds.placeholder_phone_numbers:
         return True
-    if _longest_run(digits, 0) >= thresholds.identical_digit_run:
-        return True
-    return max(_longest_run(digits, 1), _longest_run(digits, -1)) >= thresholds.sequential_digit_run
+    repeated, runs = _patterns(thresholds.identical_digit_run, thresholds.sequential_digit_run)
+    return bool(repeated.search(digits)) or any(run in digits for run in runs)
 
 
 @rule("PHONE_PATTERN", Severity.WARNING, "7+ identical digits, an 8-digit sequence, or a known placeholder number")
