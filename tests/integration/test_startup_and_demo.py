@@ -119,3 +119,13 @@ def test_ctrl_c_stops_the_serving_demo_and_all_its_children(tmp_path: Path) -> N
     while time.monotonic() < deadline and (_port_open(broker) or _port_open(redis) or _pid_alive(worker_pid)):
         time.sleep(0.2)
     assert not _port_open(broker) and not _port_open(redis) and not _pid_alive(worker_pid)
+
+
+def test_worker_refuses_a_bad_rules_file_naming_the_line(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[rules.ADDRESS_VAGUE]\nseverity = "ERROR"\n\n[rules.MOBILE_FORMATT]\nseverity = "OFF"\n')
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "POLICYGUARD_RULES_FILE": str(rules)}
+    result = subprocess.run([sys.executable, "-m", "streams.cli.main", "worker"], env=env, capture_output=True,
+                            text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{rules}, line 4: unknown rule id 'MOBILE_FORMATT'" in result.stderr
