@@ -129,3 +129,35 @@ def test_worker_refuses_a_bad_rules_file_naming_the_line(tmp_path: Path) -> None
                             text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 2
     assert f"{rules}, line 4: unknown rule id 'MOBILE_FORMATT'" in result.stderr
+
+
+def test_produce_publishes_every_line_keyed_by_policy_no(servers: Servers, tmp_path: Path) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples" / "endorsement-events.jsonl"
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(samples.read_bytes() + b"\n\nnot json\n")
+    topic = f"produce-{os.getpid()}-{time.monotonic_ns()}"
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": servers.bootstrap}
+    result = subprocess.run([sys.executable, "-m", "streams.cli.main", "produce", str(source), "--topic", topic],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"published 4 records to {topic}" in result.stdout
+
+    async def read() -> list[tuple[bytes | None, bytes]]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=servers.bootstrap, group_id=None,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            got: list[tuple[bytes | None, bytes]] = []
+            deadline = time.monotonic() + 30
+            while len(got) < 4 and time.monotonic() < deadline:
+                for messages in (await consumer.getmany(timeout_ms=200)).values():
+                    got += [(m.key, m.value) for m in messages]
+            return got
+        finally:
+            await consumer.stop()
+
+    got = asyncio.run(read())
+    assert [key for key, _ in got] == [b"P86440324030002"] * 3 + [None]
+    assert got[-1][1] == b"not json"
