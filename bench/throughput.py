@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streams.demo.scenario import address, person  # noqa: E402
-from streams.embedded.processes import ChildProcess, ProcessGroup, free_port  # noqa: E402
+from streams.embedded.processes import ChildProcess, ProcessGroup  # noqa: E402
 from streams.embedded.tansu import start_tansu  # noqa: E402
 from streams.produce import publish  # noqa: E402
 from streams.settings import BrokerProfile, Settings  # noqa: E402

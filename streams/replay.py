@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from streams.core.origin import Origin
-from streams.core.outputs import REPLAY_FILES, OutputKind, outputs_of
+from streams.core.outputs import REPLAY_FILES, OutputKind
 from streams.clock import utc_now
 from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
 from streams.core.pipeline import process_record

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.settings import Settings
 from tests.integration.conftest import Servers, policyguard, settings_for
 
 pytestmark = pytest.mark.integration

@@ -199,7 +199,6 @@ class PolicyMachine:
             source_topic=verdict.origin.topic,
             clean_json=verdict.clean.model_dump_json() if verdict.clean is not None else None,
             quarantine_json=record.model_dump_json(),
-            rule_error=verdict.quarantine is not None,
             outcome=verdict.outcome,
         )
 
@@ -218,20 +217,11 @@ class PolicyMachine:
         if pending.endorsement_no is not None:
             self._decide_endorsement(state, pending, now, step)
             return
-        record = QuarantineRecord.model_validate_json(pending.quarantine_json)
         uncovered = self._uncovered(state, pending.changes, pending.event_time)
         if not uncovered:
             self._emit_held(state, pending, Stream.POLICY, step)
             return
-        record = record.model_copy(
-            update={
-                "reason": QuarantineReason.UNAUTHORIZED_EDIT,
-                "findings": [*record.findings, *edit_findings(uncovered)],
-                "quarantined_at": now,
-            }
-        )
-        step.outputs.append(quarantine_output(record))
-        step.decided.append((pending.source_topic, "quarantined"))
+        self._quarantine_unauthorized(pending, uncovered, now, step)
         step.alert(
             unauthorized_edit_alert(
                 event_id=pending.event_id,
@@ -251,6 +241,21 @@ class PolicyMachine:
                 },
             )
         )
+
+    def _quarantine_unauthorized(
+        self, pending: PendingEdit, changes: list[ContactChange], now: datetime, step: Step
+    ) -> None:
+        """The held event's record, as UNAUTHORIZED_EDIT with one finding per offending change."""
+        base = QuarantineRecord.model_validate_json(pending.quarantine_json)
+        record = base.model_copy(
+            update={
+                "reason": QuarantineReason.UNAUTHORIZED_EDIT,
+                "findings": [*base.findings, *edit_findings(changes)],
+                "quarantined_at": now,
+            }
+        )
+        step.outputs.append(quarantine_output(record))
+        step.decided.append((pending.source_topic, "quarantined"))
 
     def _emit_held(self, state: PolicyState, pending: PendingEdit, stream: Stream, step: Step) -> None:
         """A held event turned out fine: emit the record it would have had at once."""
@@ -291,13 +296,7 @@ class PolicyMachine:
         if record is None or not after_lock:
             self._emit_held(state, pending, Stream.ENDORSEMENT, step)
             return
-        base = QuarantineRecord.model_validate_json(pending.quarantine_json)
-        quarantined = base.model_copy(
-            update={"reason": QuarantineReason.UNAUTHORIZED_EDIT,
-                    "findings": [*base.findings, *edit_findings(pending.changes)], "quarantined_at": now}
-        )
-        step.outputs.append(quarantine_output(quarantined))
-        step.decided.append((pending.source_topic, "quarantined"))
+        self._quarantine_unauthorized(pending, pending.changes, now, step)
         if record.flagged:  # its approval was alerted already; an EFFECTIVE event adds no second alert
             return
         record.flagged = True

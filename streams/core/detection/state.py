@@ -64,7 +64,6 @@ class PendingEdit(BaseModel):
     source_topic: str | None = None
     clean_json: str | None = Field(default=None, description="the clean record, when validation passed")
     quarantine_json: str = Field(description="the record to emit if unauthorized (findings added then)")
-    rule_error: bool = Field(default=False, description="validation failed too: covered means RULE_ERROR")
     outcome: str = Field(default="clean", description="the validation outcome, emitted if the edit is covered")
 
 
