@@ -16,7 +16,7 @@ from schemas.enums import (
 )
 from schemas.envelope import Envelope
 from schemas.person import Person, PersonField
-from schemas.text import Code, OptText, Text
+from schemas.text import Code, Identifier, OptText
 
 
 
@@ -63,7 +63,7 @@ class Change(BaseModel):
 
 class EndorsementEvent(Envelope):
     event_type: Annotated[EndorsementEventType, Code]
-    endorsement_no: Text
+    endorsement_no: Identifier
     endorsement_type: Annotated[EndorsementType | None, Code] = None
     application_channel: Annotated[ApplicationChannel | None, Code] = None
     authorization: Authorization | None = None

@@ -136,6 +136,7 @@ class QuarantineReason(StrEnum):
     SCHEMA_ERROR = "SCHEMA_ERROR"
     RULE_ERROR = "RULE_ERROR"
     UNAUTHORIZED_EDIT = "UNAUTHORIZED_EDIT"
+    DUPLICATE_ID = "DUPLICATE_ID"
 
 
 class AlertType(StrEnum):

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.enums import ActorRole, Channel
-from schemas.text import Code, OptText, Text
+from schemas.text import Code, EventTime, Identifier, OptIdentifier, OptText
 
 
 class Actor(BaseModel):
@@ -14,21 +14,21 @@ class Actor(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    user_id: Text
+    user_id: Identifier
     role: Annotated[ActorRole, Code]
-    supervisor_id: OptText = None
+    supervisor_id: OptIdentifier = None
     department: OptText = None
 
 
 class Envelope(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    event_id: Text = Field(description="Unique per event; the idempotency key")
-    occurred_at: AwareDatetime = Field(description="Event time in the source system, with offset")
-    policy_no: Text = Field(description="Contract number, stable over the whole lifecycle")
+    event_id: Identifier = Field(description="Unique per event; the idempotency key")
+    occurred_at: EventTime = Field(description="Event time in the source system, with offset")
+    policy_no: Identifier = Field(description="Contract number, stable over the whole lifecycle")
     source_seq: int | None = None
     channel: Annotated[Channel | None, Code] = None
-    branch_code: OptText = None
-    agent_code: OptText = None
-    intermediary_code: OptText = None
+    branch_code: OptIdentifier = None
+    agent_code: OptIdentifier = None
+    intermediary_code: OptIdentifier = None
     actor: Actor

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.enums import BeneficiaryDesignation, PolicyEventType, ReturnVisitStatus
 from schemas.envelope import Envelope
 from schemas.person import Beneficiary, Insured, Person
-from schemas.text import Code, OptLandline
+from schemas.text import Code, OptEventTime, OptLandline
 
 
 class ReturnVisit(BaseModel):
@@ -16,7 +16,7 @@ class ReturnVisit(BaseModel):
 
     status: Annotated[ReturnVisitStatus | None, Code] = None
     phone_called: OptLandline = None
-    at: AwareDatetime | None = None
+    at: OptEventTime = None
 
 
 class PolicyEvent(Envelope):

@@ -18,6 +18,10 @@ class QuarantineRecord(BaseModel):
     key: str | None = None
     raw: str = Field(description="The original bytes: UTF-8 text, or base64 (see raw_encoding)")
     raw_encoding: Literal["utf-8", "base64"] = "utf-8"
+    raw_bytes: int | None = Field(
+        default=None, description="Set when raw holds only the first bytes: the original's full size"
+    )
+    raw_sha256: str | None = Field(default=None, description="Set with raw_bytes: SHA-256 of the whole original")
     reason: QuarantineReason
     findings: list[Finding] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list, description="Decode, schema or rule-crash errors")

@@ -10,7 +10,9 @@ import re
 import unicodedata
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from datetime import UTC, datetime
+
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 _NAME_DOTS = str.maketrans({".": "·", "•": "·", "・": "·", "‧": "·", "･": "·", "∙": "·"})
 _HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af"
@@ -85,3 +87,33 @@ OptIdNumber = Annotated[str | None, BeforeValidator(id_number)]
 OptMobile = Annotated[str | None, BeforeValidator(mobile)]
 OptLandline = Annotated[str | None, BeforeValidator(landline)]
 OptPersonName = Annotated[str | None, BeforeValidator(person_name)]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def no_control(value: str) -> str:
+    """Identifiers join records across systems: a NUL or a line break inside one is a defect."""
+    if _CONTROL.search(value):
+        raise ValueError("contains a control character")
+    return value
+
+
+Identifier = Annotated[str, BeforeValidator(text), AfterValidator(no_control)]
+"""A required key (event_id, policy_no, endorsement_no, user ids): text without control characters."""
+OptIdentifier = Annotated[str | None, BeforeValidator(text), AfterValidator(lambda v: v if v is None else no_control(v))]
+
+EARLIEST_EVENT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def event_time_in_range(value: datetime) -> datetime:
+    """A policy system's clock says 1900–2199; outside that the timestamp is a defect, and date
+    arithmetic on it (deadlines, retention) would overflow."""
+    if not EARLIEST_EVENT <= value < LATEST_EVENT:
+        raise ValueError("must be between 1900-01-01 and 2199-12-31 (UTC)")
+    return value
+
+
+EventTime = Annotated[AwareDatetime, AfterValidator(event_time_in_range)]
+OptEventTime = Annotated[AwareDatetime | None, AfterValidator(lambda v: v if v is None else event_time_in_range(v))]

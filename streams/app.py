@@ -1,26 +1,32 @@
-"""The Faust app: one agent over both input topics, a thin shell around the core.
+"""The Faust app: one agent over both input topics, a thin shell around the processor.
 
 Inputs are consumed as raw bytes so that decoding happens inside the core, where an
 undecodable or schema-broken message becomes a quarantine record instead of an exception
 in Faust's deserializer. One agent reads both co-partitioned topics, so everything about a
-policy passes through one place in arrival order.
+policy passes through one place.
 
-Per-policy detection state lives in a Faust table (changelog topic
-``<app_id>-policy-state-changelog``), keyed by policy_no; a second table holds each policy's
-next deadline so the timer only visits policies with something due. A batch's state is
-queued behind its outputs and flushed before the next batch, so a crash can repeat the
-outputs of the batch in flight (same records, same deterministic ids) but never lose one;
-the state's memory of event ids makes an event re-delivered after that produce nothing.
+State belongs to partitions, as in Kafka Streams: the worker keeps one
+:class:`~streams.core.task.PartitionTask` per input partition it owns, recovered from that
+partition of the changelog topic when the partition is assigned and dropped when it is
+revoked, so no timer or write ever touches a partition another worker now owns.
 
-Throughput notes (see FAUST_THROUGHPUT.md): the leader topic is disabled (its empty fetch
-stalls the input topics), events are taken in batches and outputs go straight to the
-producer rather than through ``Topic.send``.
+Per batch: the processor turns every record into outputs (it never raises); the outputs
+are sent and acknowledged; then the state that marks them done is written and
+acknowledged; only then does the agent take the next batch, which is when Faust acks (and
+later commits) the batch's offsets. A crash in between re-delivers the batch: the same
+records with the same deterministic ids, never a lost one. A defect in this shell itself
+stops the process at once with exit status 70, before the offsets of the failed batch can
+be acknowledged: never alive and silent.
+
+Throughput notes: the leader topic is disabled (its empty fetch stalls the input topics),
+events are taken in batches and outputs go straight to the producer rather than through
+``Topic.send``.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -30,13 +36,14 @@ import faust
 from aiokafka import TopicPartition
 
 from streams import metrics
+from streams.changelog import changelog_topic, read_partitions
 from streams.clock import utc_now
-from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
+from streams.core.detection import DetectionConfig, PolicyState, StateVersionError
 from streams.core.origin import Origin, Stream
 from streams.core.outputs import Output, OutputKind
-from streams.core.pipeline import process_record
+from streams.core.processor import Emission, InputRecord, Processor
 from streams.core.ruleset import RuleSet
-from streams.changelog_catchup import catch_up
+from streams.core.task import PartitionTask
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,7 +51,8 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 500
 BATCH_WITHIN_S = 0.02
 HOLD_RECOUNT_S = 60.0
-RETENTION_SWEEP_S = 3600.0
+EXIT_SHELL_DEFECT = 70
+EXIT_STATE_FORMAT = 78
 
 
 def output_topics(settings: Settings) -> dict[OutputKind, str]:
@@ -57,6 +65,14 @@ def output_topics(settings: Settings) -> dict[OutputKind, str]:
     }
 
 
+def stop_now(code: int, message: str, *args: object) -> None:
+    """Leave without running any cleanup that could acknowledge the batch in hand."""
+    log.critical(message, *args)
+    metrics.WORKER_CRASHES.inc()
+    logging.shutdown()
+    os._exit(code)
+
+
 def build_app(
     settings: Settings,
     ruleset: RuleSet,
@@ -65,11 +81,12 @@ def build_app(
     partitions: int | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> faust.App:
-    """``partitions``: the input topics' partition count, which the state tables must match."""
+    """``partitions``: the input topics' partition count."""
     if not settings.kafka_bootstrap_servers:
         raise ValueError("KAFKA_BOOTSTRAP_SERVERS is not set")
+    bootstrap = settings.kafka_bootstrap_servers
     session, heartbeat, rebalance = settings.group_timeouts()
-    brokers = [f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")]
+    brokers = [f"kafka://{server.strip()}" for server in bootstrap.split(",")]
     app = faust.App(
         settings.app_id,
         broker=brokers,
@@ -80,178 +97,172 @@ def build_app(
         topic_disable_leader=True,
         topic_partitions=partitions or settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
-        table_standby_replicas=0,
         web_enabled=False,
         datadir=settings.data_dir,
         store="memory://",
         key_serializer="raw",
         value_serializer="raw",
         producer_max_batch_size=1_048_576,
-        producer_max_request_size=4_194_304,
+        producer_max_request_size=max(4_194_304, settings.max_message_bytes + 65_536),
     )
     inputs = app.topic(
         *settings.input_topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
-    table_options = dict(
-        default=None, key_type=bytes, value_type=bytes,
-        use_partitioner=True, partitions=partitions or settings.topic_partitions,
-    )
-    states = app.Table("policy-state", help="detection state per policy_no", **table_options)
-    deadlines = app.Table("policy-deadlines", help="next timer deadline per policy_no", **table_options)
     stream_of_topic = {settings.topic_policy_events: Stream.POLICY, settings.topic_endorsement_events: Stream.ENDORSEMENT}
     destinations = output_topics(settings)
-    machine = PolicyMachine(detection or settings.detection())
-    state_lock = asyncio.Lock()  # the agent and the timer must not interleave on one policy
+    state_topic = changelog_topic(settings.app_id)
+    processor = Processor(ruleset, detection or settings.detection(), max_message_bytes=settings.max_message_bytes)
+    tasks: dict[int, PartitionTask] = {}
+    last_record: dict[tuple[Stream, int], float] = {}
+    lock = asyncio.Lock()  # the agent, the timer and a revoke never interleave on the tasks
 
-    def load(key: bytes) -> PolicyState | None:
-        raw = states.data.get(key)
-        return PolicyState.from_json(raw) if raw else None
+    def owned() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_policy_events}
 
-    changelog_writes: list[asyncio.Future] = []
+    def drop(partitions_lost: Iterable[int]) -> None:
+        for partition in partitions_lost:
+            if tasks.pop(partition, None) is not None:
+                log.info("partition %d revoked: its state is forgotten here", partition)
+            for stream in Stream:
+                last_record.pop((stream, partition), None)
 
-    async def write(table: faust.Table, key: bytes, value: bytes | None) -> None:
-        """Set the table's local store and send its changelog record ourselves.
+    async def reconcile() -> None:
+        """Tasks follow the assignment: forget lost partitions, recover new ones."""
+        mine = owned()
+        drop(set(tasks) - mine)
+        new = mine - set(tasks)
+        if not new:
+            return
+        recovered = await read_partitions(bootstrap, state_topic, new)
+        for partition, records in recovered.items():
+            try:
+                tasks[partition] = processor.restore_task(partition, records)
+            except StateVersionError as exc:
+                stop_now(EXIT_STATE_FORMAT, "cannot read the state of partition %d in %s: %s. Run the release "
+                         "that wrote it, or start with a new POLICYGUARD_APP_ID.", partition, state_topic, exc)
+            started = time.monotonic()
+            for stream in Stream:
+                last_record[(stream, partition)] = started
+        metrics.set_holds_open(_holds_by_channel(s for t in tasks.values() for s in t.states.values()))
 
-        ``table[key] = value`` would queue the record in Faust's producer buffer, which sends
-        one message per loop iteration and made the changelog the worker's bottleneck
-        (~0.8k events/s). The record is the same (same topic, key, value, and partition
-        from the default partitioner, as ``use_partitioner=True`` has it), so Faust's
-        recovery reads it as its own.
-        """
-        if value is None:
-            table.data.pop(key, None)
-        else:
-            table.data[key] = value
-        topic = table.changelog_topic.get_topic_name()
-        changelog_writes.append(await app.producer.send(topic, key, value, None, None, None))
+    topic_of_stream = {stream: topic for topic, stream in stream_of_topic.items()}
 
-    async def persist(key: bytes, state: PolicyState | None) -> None:
-        """Write the state; touch the deadline index only when the deadline moves (it rarely does)."""
-        await write(states, key, state.to_json() if state is not None else None)
-        deadline = machine.next_deadline(state) if state is not None else None
-        stored = deadlines.data.get(key)
-        wanted = deadline.isoformat().encode() if deadline is not None else None
-        if wanted != stored:
-            await write(deadlines, key, wanted)
+    def mark_idle(task: PartitionTask) -> None:
+        """A topic partition is caught up once a fetch has answered for it (its high watermark
+        is known) and no record has come from it for ``idle_after_s``."""
+        now = time.monotonic()
+        idle = set()
+        for stream in Stream:
+            position = (stream, task.partition)
+            if _highwater(app, TopicPartition(topic_of_stream[stream], task.partition)) is None:
+                last_record[position] = now  # not fetched yet: the idle clock has not started
+            elif now - last_record.get(position, now) >= settings.idle_after_s:
+                idle.add(stream)
+        task.idle = frozenset(idle)
 
-    async def send(outputs: list[Output]) -> list[asyncio.Future]:
-        return [
+    async def send(outputs: list[Output]) -> None:
+        futures = [
             await app.producer.send(
                 destinations[output.kind],
-                output.key.encode() if output.key is not None else None,
-                output.value,
-                None,
-                None,
-                list(output.headers),
+                output.key.encode("utf-8", errors="backslashreplace") if output.key is not None else None,
+                output.value, None, None, list(output.headers),
             )
             for output in outputs
         ]
+        await asyncio.gather(*futures)
 
-    async def flush_state() -> None:
-        written = changelog_writes[:]
-        changelog_writes.clear()
-        await asyncio.gather(*written)
+    async def persist(partitions_touched: Iterable[int]) -> None:
+        futures = []
+        for partition in partitions_touched:
+            task = tasks.get(partition)
+            if task is None:
+                continue
+            for key, blob in task.take_dirty().items():
+                futures.append(await app.producer.send(state_topic, key.encode(), blob, partition, None, None))
+        await asyncio.gather(*futures)
 
-    caught_up: set[TopicPartition] = set()
+    async def deliver(emission: Emission, partitions_touched: Iterable[int]) -> None:
+        await send(emission.outputs)  # outputs first …
+        await persist(partitions_touched)  # … then the state that marks them done
+        metrics.observe_emission(emission, clock())
 
-    async def finish_recovery() -> None:
-        """After each assignment, read what Faust's recovery may have missed (tansu)."""
-        stores = {table.changelog_topic.get_topic_name(): table.data for table in (states, deadlines)}
-        assigned = {tp for tp in app.consumer.assignment() if tp.topic in stores}
-        new = assigned - caught_up
-        if new:
-            await catch_up(settings.kafka_bootstrap_servers or "", [TopicPartition(tp.topic, tp.partition) for tp in new],
-                           stores)
-        caught_up.intersection_update(assigned)
-        caught_up.update(new)
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set[TopicPartition], **_: object) -> None:
+        async with lock:
+            drop({tp.partition for tp in revoked if tp.topic == settings.topic_policy_events})
 
     @app.agent(inputs, name="validate")
     async def validate(records: faust.StreamT[bytes]) -> None:
         async for batch in records.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            async with state_lock:
-                await finish_recovery()
-                touched: dict[bytes, PolicyState | None] = {}
-                pending: list[asyncio.Future] = []
-                positions: dict[object, tuple[str, int, int]] = {}
-                for event in batch:
-                    message = event.message
-                    positions[message.tp] = (message.topic, message.partition, message.offset)
-                    started = time.perf_counter()
-                    now = clock()
-                    verdict = process_record(
-                        message.value or b"",  # a tombstone (null value) is judged as empty bytes
-                        Origin(topic=message.topic, partition=message.partition, offset=message.offset,
-                               key=message.key),
-                        now=now,
-                        ruleset=ruleset,
-                        stream=stream_of_topic[message.topic],
-                    )
-                    key = verdict.event.policy_no.encode() if verdict.event is not None else None
-                    state = (touched[key] if key in touched else load(key)) if key is not None else None
-                    step = machine.on_verdict(state, verdict, now)
-                    if key is not None:
-                        touched[key] = step.state
-                    pending += await send(step.outputs)
-                    metrics.observe_verdict(verdict, time.perf_counter() - started, now)
-                    metrics.observe_step(step, message.topic)
-                # The state goes out after the outputs (queued behind them, so it can never be
-                # durable while they are not) and is flushed before the next batch: a re-delivery
-                # then finds these events "seen".
-                for key, state in touched.items():
-                    await persist(key, state)
-                await asyncio.gather(*pending)
-                await flush_state()
-                for tp, (topic, partition, offset) in positions.items():
-                    metrics.set_lag(topic, partition, _highwater(app, tp), offset)
+            try:
+                async with lock:
+                    await reconcile()
+                    emission = Emission()
+                    touched: set[int] = set()
+                    positions: dict[tuple[str, int], int] = {}
+                    for event in batch:
+                        message = event.message
+                        task = tasks.get(message.partition)
+                        if task is None:
+                            continue  # revoked meanwhile: its new owner reads it again
+                        stream = stream_of_topic[message.topic]
+                        last_record[(stream, message.partition)] = time.monotonic()
+                        mark_idle(task)
+                        record = InputRecord(
+                            message.value or b"",  # a tombstone (null value) is judged as empty bytes
+                            Origin(topic=message.topic, partition=message.partition, offset=message.offset,
+                                   key=message.key),
+                            stream,
+                        )
+                        emitted = processor.process(task, record, clock())
+                        metrics.count_duplicates(message.topic, emitted.duplicates)
+                        emission.extend(emitted)
+                        touched.add(message.partition)
+                        positions[(message.topic, message.partition)] = message.offset
+                    await deliver(emission, touched)
+                    for (topic, partition), offset in positions.items():
+                        metrics.set_lag(topic, partition, _highwater(app, TopicPartition(topic, partition)), offset)
+            except Exception as exc:  # noqa: BLE001 - the processor never raises: this is the shell's defect
+                stop_now(EXIT_SHELL_DEFECT, "worker stopping: the batch could not be delivered (%s: %s); "
+                         "its offsets are not committed and it will be read again", type(exc).__name__, exc)
 
-    last_recount = 0.0
-    last_retention = time.monotonic()
+    last_recount = time.monotonic()
 
     @app.timer(interval=settings.timer_interval_s)
     async def sweep() -> None:
-        nonlocal last_recount, last_retention
-        if app.in_recovery or app.rebalancing:
+        """Held edits, overdue holds and retention, as stream time (or an idle topic's wall
+        clock) reaches them: O(what is due)."""
+        nonlocal last_recount
+        if app.rebalancing:
             return
-        async with state_lock:
-            await finish_recovery()
-            now = clock()
-            due = [
-                key for key, raw in list(deadlines.data.items()) if raw and datetime.fromisoformat(raw.decode()) <= now
-            ]
-            for key in due:  # held edits past their grace, holds past their deadline
-                state = load(key)
-                step = machine.tick(state, now) if state is not None else Step(None)
-                sent = await send(step.outputs)
-                await persist(key, step.state)
-                await asyncio.gather(*sent)
-                metrics.observe_step(step)
-            if time.monotonic() - last_recount >= HOLD_RECOUNT_S:
-                last_recount = time.monotonic()
-                metrics.set_holds_open(_holds_by_channel(states.data.values()))
-            if time.monotonic() - last_retention >= RETENTION_SWEEP_S:
-                last_retention = time.monotonic()
-                for key, raw in list(states.data.items()):
-                    state = PolicyState.from_json(raw) if raw else None
-                    if state is not None and machine.forgettable(state, now):
-                        await persist(key, None)
-            if changelog_writes:
-                await flush_state()
+        try:
+            async with lock:
+                await reconcile()
+                emission = Emission()
+                for task in tasks.values():
+                    mark_idle(task)
+                    emission.extend(processor.punctuate(task, clock()))
+                await deliver(emission, list(tasks))
+                if time.monotonic() - last_recount >= HOLD_RECOUNT_S:
+                    last_recount = time.monotonic()
+                    metrics.set_holds_open(_holds_by_channel(s for t in tasks.values() for s in t.states.values()))
+        except Exception as exc:  # noqa: BLE001 - as in the agent
+            stop_now(EXIT_SHELL_DEFECT, "worker stopping: timed decisions could not be delivered (%s: %s)",
+                     type(exc).__name__, exc)
 
     return app
 
 
-def _highwater(app: faust.App, tp: object) -> int | None:
+def _highwater(app: faust.App, tp: TopicPartition) -> int | None:
     try:
         return app.consumer.highwater(tp)
     except Exception:  # noqa: BLE001 - a metric must never stop the stream
         return None
 
 
-def _holds_by_channel(values: Iterable[bytes | None]) -> dict[str, int]:
+def _holds_by_channel(states: Iterable[PolicyState]) -> dict[str, int]:
     counts: Counter[str] = Counter()
-    for raw in values:
-        if raw and b'"hold"' in raw:
-            hold = json.loads(raw).get("hold")
-            if hold:
-                counts[hold.get("channel") or "UNKNOWN"] += 1
+    for state in states:
+        if state.hold is not None:
+            counts[state.hold.channel.value if state.hold.channel else "UNKNOWN"] += 1
     return dict(counts)

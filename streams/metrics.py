@@ -8,6 +8,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from schemas.enums import AlertType, CommissionAction
 from streams.core.detection import Step
 from streams.core.pipeline import Verdict
+from streams.core.processor import Emission
 
 EVENTS = Counter("policyguard_events", "Input events handled, by outcome", ["topic", "outcome"])
 RULE_FINDINGS = Counter(
@@ -26,6 +27,14 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"],
 )
 DUPLICATES = Counter("policyguard_duplicate_events", "Re-delivered events ignored (same event_id)", ["topic"])
+STAGE_ERRORS = Counter(
+    "policyguard_stage_errors",
+    "Inputs quarantined (or timed decisions skipped) because a stage failed: a defect or an input it did not foresee",
+    ["stage"],
+)
+WORKER_CRASHES = Counter(
+    "policyguard_worker_crashes", "The worker stopped because a batch could not be delivered (it exits, then)"
+)
 PROCESSING_SECONDS = Histogram(
     "policyguard_processing_seconds",
     "Time to judge and route one event inside the worker",
@@ -55,11 +64,23 @@ def observe_verdict(verdict: Verdict, seconds: float, now: datetime) -> None:
         EVENT_AGE_SECONDS.observe(max((now - event.occurred_at).total_seconds(), 0.0))
 
 
+def observe_emission(emission: Emission, now: datetime) -> None:
+    for verdict, seconds in emission.verdicts:
+        observe_verdict(verdict, seconds, now)
+    for step in emission.steps:
+        observe_step(step)
+    for stage, count in emission.stage_errors.items():
+        STAGE_ERRORS.labels(stage=stage).inc(count)
+
+
+def count_duplicates(topic: str, count: int) -> None:
+    if count:
+        DUPLICATES.labels(topic=topic).inc(count)
+
+
 def observe_step(step: Step, topic: str | None = None) -> None:
     for source, outcome in step.decided:
         EVENTS.labels(topic=source or topic or "unknown", outcome=outcome).inc()
-    if step.duplicate:
-        DUPLICATES.labels(topic=topic or "unknown").inc()
     for alert in step.alerts:
         channel = _channel(alert.channel)
         ALERTS.labels(alert_type=alert.alert_type.value, severity=alert.severity.value, channel=channel).inc()

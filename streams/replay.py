@@ -1,7 +1,9 @@
 """``policyguard replay``: the live pipeline over JSON Lines files, without a broker.
 
-Records are judged in file order by the same core the worker runs; the event type decides
-the stream. Blank lines are not events and are skipped (and counted).
+Records go through the same :class:`~streams.core.processor.Processor` the worker runs, in
+file order, as one partition; the event type decides the stream. Held edits are decided
+as the files' stream time passes them, and whatever is still held at the end of input is
+decided then. Blank lines are not events and are skipped (and counted).
 """
 from __future__ import annotations
 
@@ -12,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from streams.clock import utc_now
+from streams.core.detection import DetectionConfig
 from streams.core.origin import Origin
 from streams.core.outputs import REPLAY_FILES, OutputKind
-from streams.clock import utc_now
-from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
-from streams.core.pipeline import process_record
+from streams.core.processor import DEFAULT_MAX_MESSAGE_BYTES, Emission, InputRecord, Processor
 from streams.core.ruleset import RuleSet
 
 Clock = Callable[[], datetime]
@@ -30,6 +32,7 @@ class ReplaySummary:
     duplicates: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     written: Counter[str] = field(default_factory=Counter)
+    stage_errors: Counter[str] = field(default_factory=Counter)
 
 
 def read_records(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -48,49 +51,40 @@ def replay(
     clock: Clock = utc_now,
     progress: Callable[[int], None] | None = None,
     progress_every: int = 10_000,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> ReplaySummary:
     """Judge every line, keep per-policy state in memory, and resolve held edits at the end."""
     missing = [str(path) for path in files if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"input file not found: {', '.join(missing)}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    machine = PolicyMachine(detection)
-    states: dict[str, PolicyState] = {}
+    processor = Processor(ruleset, detection, max_message_bytes=max_message_bytes)
+    task = processor.new_task()
     summary = ReplaySummary()
-    stream_time: datetime | None = None
     with ExitStack() as stack:
         sinks = {kind: stack.enter_context((out_dir / name).open("wb")) for kind, name in REPLAY_FILES.items()}
 
-        def emit(step: Step) -> None:
-            for output in step.outputs:
+        def emit(emission: Emission) -> None:
+            for output in emission.outputs:
                 sinks[output.kind].write(output.value + b"\n")
                 summary.written[REPLAY_FILES[output.kind]] += 1
                 reason = dict(output.headers).get("policyguard.reason")
                 if reason is not None:
                     summary.reasons[reason.decode()] += 1
-            for _, outcome in step.decided:
-                summary.outcomes[outcome] += 1
-            summary.duplicates += step.duplicate
+            summary.outcomes.update(emission.outcomes)
+            summary.duplicates += emission.duplicates
+            summary.stage_errors.update(emission.stage_errors)
 
         for path in files:
             for number, raw in read_records(path):
                 if not raw.strip():
                     summary.blank_lines += 1
                     continue
-                now = clock()
-                verdict = process_record(raw, Origin(file=str(path), line=number), now=now, ruleset=ruleset)
                 summary.records += 1
-                event = verdict.event
-                if event is not None:
-                    stream_time = max(stream_time or event.occurred_at, event.occurred_at)
-                step = machine.on_verdict(states.get(event.policy_no) if event else None, verdict, now)
-                if event is not None and step.state is not None:
-                    states[event.policy_no] = step.state
-                emit(step)
+                emit(processor.process(task, InputRecord(raw, Origin(file=str(path), line=number)), clock()))
                 if progress is not None and summary.records % progress_every == 0:
                     progress(summary.records)
-        for state in states.values():
-            emit(machine.finish(state, clock(), stream_time))
+        emit(processor.finish(task, clock()))
     return summary
 
 

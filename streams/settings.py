@@ -62,12 +62,23 @@ class Settings(BaseSettings):
 
     arrival_grace_s: float = Field(default=600.0, ge=0, description="how long a held edit waits for its authorization")
     clock_skew_s: float = Field(default=120.0, ge=0, description="an approval may be this much later than the edit")
+    max_lateness_s: float = Field(
+        default=300.0, ge=0, description="how far out of event-time order a topic partition may be"
+    )
     hold_deadline_days: float = Field(default=30.0, gt=0)
     retention_days: float = Field(default=400.0, gt=0, description="idle or terminated policies are forgotten after")
     penalties: dict[ActorRole, Penalty | None] = Field(
         default_factory=dict, description='JSON, e.g. {"SALES_AGENT": {"direct_cny": 300, "supervisor_cny": 150}}'
     )
     timer_interval_s: float = Field(default=1.0, gt=0, description="how often held edits and holds are checked")
+    idle_after_s: float = Field(
+        default=5.0, gt=0,
+        description="a topic partition with no record for this long is caught up: the wall clock stands in for its time",
+    )
+    max_message_bytes: int = Field(
+        default=1_048_576, ge=65_536,
+        description="largest record PolicyGuard writes (the broker's message.max.bytes); larger outputs are quarantined",
+    )
     rules_file: str | None = Field(default=None, description="TOML rules configuration; unset: the contract's defaults")
     data_dir: str = Field(default="policyguard-data", description="Faust's local state directory")
     metrics_host: str = "0.0.0.0"
@@ -92,6 +103,7 @@ class Settings(BaseSettings):
         return DetectionConfig(
             arrival_grace_s=self.arrival_grace_s,
             clock_skew_s=self.clock_skew_s,
+            max_lateness_s=self.max_lateness_s,
             hold_deadline_days=self.hold_deadline_days,
             retention_days=self.retention_days,
             penalties={**DEFAULT_PENALTIES, **self.penalties},

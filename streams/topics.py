@@ -10,6 +10,7 @@ import asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from streams.changelog import changelog_topic
 from streams.settings import Settings
 
 
@@ -67,4 +68,28 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str
             "same partition count, or one policy's events would be split across workers. "
             "Repartition one of them (kafka-topics --alter --partitions N) before starting."
         )
+    counts.update(await _ensure_changelog(settings, counts[policy] or 1, timeout_s))
     return counts
+
+
+async def _ensure_changelog(settings: Settings, partitions: int, timeout_s: float) -> dict[str, int]:
+    """The state changelog: compacted, one partition per input partition (state moves with it)."""
+    name = changelog_topic(settings.app_id)
+    admin = await _connect(settings.kafka_bootstrap_servers or "", timeout_s)
+    try:
+        if name not in set(await admin.list_topics()):
+            try:
+                await admin.create_topics([NewTopic(name, partitions, settings.topic_replication_factor,
+                                                    topic_configs={"cleanup.policy": "compact"})])
+            except TopicAlreadyExistsError:
+                pass
+        found = (await partition_counts(admin, [name])).get(name)
+    finally:
+        await admin.close()
+    if found != partitions:
+        raise TopicSetupError(
+            f"state changelog {name} has {found} partitions but the input topics have {partitions}: "
+            "each input partition's state lives in the changelog partition of the same number. "
+            "Start with a new POLICYGUARD_APP_ID after repartitioning the inputs."
+        )
+    return {name: found}

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
-from streams.core.origin import Origin, Stream
-from streams.core.pipeline import process_record
-from streams.core.ruleset import RuleSet
+from streams.core.detection import DetectionConfig, PolicyState
+from streams.core.driver import TopologyDriver
+from streams.core.origin import Stream
+from streams.core.outputs import OutputKind
 from tests.oracle import encode, person, resident_id
 
 HOLDER = person(name="赵志强", gender="M", birth_date="1978-09-23", id_no=resident_id("110105", "1978-09-23", "M"),
@@ -91,32 +91,20 @@ class Outcome:
 
 
 def run(events: list[tuple[Stream, dict[str, Any]]], *, config: DetectionConfig | None = None,
-        finish: bool = True, start: datetime = T0) -> Outcome:
-    """The pure pipeline in arrival order: one wall-clock second per event, then end of input."""
-    machine = PolicyMachine(config)
-    states: dict[str, PolicyState] = {}
-    out = Outcome([], [], [], [], states)
+        finish: bool = True, start: datetime | None = None) -> Outcome:
+    """The pure pipeline in arrival order: one wall-clock second per event, then end of input.
 
-    def take(step: Step) -> None:
-        for output in step.outputs:
-            document = json.loads(output.value)
-            {"alerts": out.alerts, "quarantine": out.quarantine, "commission": out.commission}.get(
-                output.kind.value, out.clean).append(document)
-
-    now = start
+    The wall clock starts after the last event time (events are never from the future: the
+    processor caps stream time at the wall clock plus the skew allowance)."""
+    latest = max((datetime.fromisoformat(doc["occurred_at"]) for _, doc in events), default=T0)
+    driver = TopologyDriver(start=start or latest + timedelta(days=1), detection=config)
     for stream, document in events:
-        now += timedelta(seconds=1)
-        verdict = process_record(encode(document), Origin(topic=stream.value), now=now, ruleset=RuleSet.default(),
-                                 stream=stream)
-        policy_no = document["policy_no"]
-        step = machine.on_verdict(states.get(policy_no), verdict, now)
-        if step.state is not None:
-            states[policy_no] = step.state
-        take(step)
+        driver.pipe(stream, encode(document), key=document["policy_no"].encode(), advance_s=1)
     if finish:
-        for state in states.values():
-            take(machine.finish(state, now))
-    return out
+        driver.finish()
+    return Outcome(driver.read(OutputKind.ALERTS), driver.read(OutputKind.QUARANTINE),
+                   driver.read(OutputKind.POLICY_CLEAN) + driver.read(OutputKind.ENDORSEMENT_CLEAN),
+                   driver.read(OutputKind.COMMISSION), driver.tasks[0].states)
 
 
 def _bank_events(policy_no: str) -> list[tuple[Stream, dict[str, Any]]]:

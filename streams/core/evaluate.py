@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from schemas.endorsement_event import EndorsementEvent
 from schemas.finding import Finding
@@ -31,9 +31,13 @@ class Evaluation:
     crashes: tuple[Crash, ...]
 
 
+def local_date(moment: datetime) -> date:
+    """DOMAIN.md §1: ages and expiry are judged on the local (+08:00) date of an event time."""
+    return moment.astimezone(CHINA_STANDARD_TIME).date()
+
+
 def event_date(event: PolicyEvent | EndorsementEvent) -> date:
-    """DOMAIN.md §1: ages and expiry are judged on the local (+08:00) date of occurred_at."""
-    return event.occurred_at.astimezone(CHINA_STANDARD_TIME).date()
+    return local_date(event.occurred_at)
 
 
 def _kind_of(label: str) -> PartyKind:

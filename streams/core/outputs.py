@@ -5,6 +5,8 @@ to its file. Keeping the encoding here is what makes their records byte-for-byte
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -60,6 +62,57 @@ def quarantine_headers(record: QuarantineRecord) -> tuple[tuple[str, bytes], ...
 def quarantine_output(record: QuarantineRecord) -> Output:
     key = record.policy_no if record.policy_no is not None else record.key
     return Output(OutputKind.QUARANTINE, key, record.model_dump_json().encode(), quarantine_headers(record))
+
+
+RAW_KEEP_BYTES = 65_536
+"""How much of an original too large to carry a quarantine record keeps (CONTRACT.md §3.2)."""
+FINDINGS_KEPT = 200
+
+
+class OutputTooLarge(Exception):
+    """A clean record, alert or instruction over the broker's message limit."""
+
+
+def _original_bytes(record: QuarantineRecord) -> bytes:
+    return base64.b64decode(record.raw) if record.raw_encoding == "base64" else record.raw.encode("utf-8")
+
+
+def cut_quarantine(record: QuarantineRecord) -> QuarantineRecord:
+    """The record with ``raw`` cut to its first bytes, plus the full size and digest, and
+    findings / errors cut to a readable number (the count of the rest is kept)."""
+    original = _original_bytes(record) if record.raw_bytes is None else None
+    update: dict[str, object] = {}
+    if original is not None and len(original) > RAW_KEEP_BYTES:
+        head = original[:RAW_KEEP_BYTES]
+        if record.raw_encoding == "base64":
+            update["raw"] = base64.b64encode(head).decode("ascii")
+        else:
+            update["raw"] = head.decode("utf-8", errors="ignore")  # never ends in half a character
+        update["raw_bytes"] = len(original)
+        update["raw_sha256"] = hashlib.sha256(original).hexdigest()
+    errors = list(record.errors)
+    if len(record.findings) > FINDINGS_KEPT:
+        update["findings"] = record.findings[:FINDINGS_KEPT]
+        errors.append(f"{len(record.findings) - FINDINGS_KEPT} more findings left out: the record was too large")
+    if len(errors) > FINDINGS_KEPT:
+        errors = [*errors[:FINDINGS_KEPT], f"{len(errors) - FINDINGS_KEPT} more errors left out"]
+    if errors != record.errors:
+        update["errors"] = errors
+    return record.model_copy(update=update)
+
+
+def fit(output: Output, max_bytes: int) -> Output:
+    """An output the broker will take: a quarantine record is cut down, anything else that is
+    too large raises :class:`OutputTooLarge` (its input is then quarantined instead)."""
+    if len(output.value) <= max_bytes:
+        return output
+    if output.kind is not OutputKind.QUARANTINE:
+        raise OutputTooLarge(f"{output.kind.value} record of {len(output.value):,} bytes exceeds {max_bytes:,}")
+    record = cut_quarantine(QuarantineRecord.model_validate_json(output.value))
+    cut = quarantine_output(record)
+    if len(cut.value) > max_bytes:
+        raise OutputTooLarge(f"quarantine record of {len(cut.value):,} bytes exceeds {max_bytes:,} even when cut")
+    return cut
 
 
 def clean_output(stream: Stream, policy_no: str, value: bytes) -> Output:

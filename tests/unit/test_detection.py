@@ -7,6 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState
+from streams.core.driver import TopologyDriver
+from streams.core.origin import Stream
+from streams.core.outputs import OutputKind
 from tests.lifecycle import (
     AGENT,
     CLERK,
@@ -180,18 +183,43 @@ def test_hold_open_past_its_deadline_raises_overdue_once() -> None:
     assert overdue[0]["evidence"]["intermediary_code"] == "BK1"
 
 
-def test_live_timer_judges_a_held_edit_after_the_grace_and_not_before() -> None:
-    machine = PolicyMachine()
-    out = run(confirmed(P) + [edit()], finish=False)
-    state = out.states[P]
-    assert len(state.pending) == 1 and out.alerts == []
-    held_since = state.pending[0].held_since
-    early = machine.tick(state.model_copy(deep=True), held_since + timedelta(seconds=599))
-    assert early.alerts == [] and early.outputs == []
-    due = machine.tick(state, held_since + timedelta(seconds=600))
-    assert [a.alert_type.value for a in due.alerts] == ["UNAUTHORIZED_CONTACT_EDIT"]
-    assert due.state is not None and due.state.pending == []
-    assert due.decided == [("policy", "quarantined")]
+def test_a_held_edit_is_judged_when_the_partitions_endorsement_stream_passes_grace_and_lateness() -> None:
+    driver = TopologyDriver(start=T0 + timedelta(days=2))
+    for stream, document in confirmed(P) + [edit()]:
+        driver.pipe(stream, document)
+    assert driver.read(OutputKind.ALERTS) == [] and len(driver.tasks[0].states[P].pending) == 1
+    driver.advance_wall(3600)  # the endorsement topic is not idle: the wall clock decides nothing
+    assert driver.read(OutputKind.ALERTS) == []
+    # Another policy's endorsements on the same partition: 10 min grace + 5 min lateness.
+    other = endorsement("P-OTHER", 1, "ENDORSEMENT_REQUESTED", 1440 + 14.9, actor=CUSTOMER)[1]
+    driver.pipe(Stream.ENDORSEMENT, other, partition=0)
+    assert driver.read(OutputKind.ALERTS) == []
+    later = endorsement("P-OTHER", 2, "ENDORSEMENT_REQUESTED", 1440 + 15, actor=CUSTOMER)[1]
+    driver.pipe(Stream.ENDORSEMENT, later, partition=0)
+    assert [a["source_event_ids"] for a in driver.read(OutputKind.ALERTS)] == [[f"{P}-p04"]]
+
+
+def test_the_policys_own_endorsement_stream_ends_the_grace_without_lateness() -> None:
+    driver = TopologyDriver(start=T0 + timedelta(days=2))
+    for stream, document in confirmed(P) + [edit()]:
+        driver.pipe(stream, document)
+    driver.pipe(*endorsement(P, 1, "ENDORSEMENT_REQUESTED", 1440 + 9.9, actor=CUSTOMER, number="E9"))
+    assert driver.read(OutputKind.ALERTS) == []
+    driver.pipe(*endorsement(P, 2, "ENDORSEMENT_REJECTED", 1440 + 10, number="E9"))
+    assert [a["source_event_ids"] for a in driver.read(OutputKind.ALERTS)] == [[f"{P}-p04"]]
+
+
+def test_an_idle_endorsement_topic_lets_the_wall_clock_end_the_grace() -> None:
+    driver = TopologyDriver(start=T0 + timedelta(days=1))  # the wall clock at the edit's time
+    for stream, document in confirmed(P) + [edit()]:
+        driver.pipe(stream, document)
+    driver.set_idle(Stream.ENDORSEMENT)
+    driver.advance_wall(599)
+    assert driver.read(OutputKind.ALERTS) == []
+    driver.advance_wall(1)
+    assert [a["alert_type"] for a in driver.read(OutputKind.ALERTS)] == ["UNAUTHORIZED_CONTACT_EDIT"]
+    assert driver.tasks[0].states[P].pending == []
+    assert [q["reason"] for q in driver.read(OutputKind.QUARANTINE)] == ["UNAUTHORIZED_EDIT"]
 
 
 def test_redelivered_event_produces_nothing() -> None:
@@ -210,11 +238,15 @@ def test_redelivered_event_produces_nothing() -> None:
 
 
 def test_idle_and_terminated_policies_are_forgotten_after_retention() -> None:
-    machine = PolicyMachine(DetectionConfig(retention_days=30))
-    out = run(confirmed(P) + [policy(P, 4, "POLICY_TERMINATED", 1440, actor=SYSTEM)])
-    state = out.states[P]
-    assert machine.tick(state, state.terminated_at + timedelta(days=29)).state is not None
-    assert machine.tick(state, state.terminated_at + timedelta(days=30)).state is None
+    driver = TopologyDriver(start=T0 + timedelta(days=1), detection=DetectionConfig(retention_days=30))
+    for stream, document in confirmed(P) + [policy(P, 4, "POLICY_TERMINATED", 1440, actor=SYSTEM)]:
+        driver.pipe(stream, document)
+    driver.set_idle(Stream.POLICY, Stream.ENDORSEMENT)
+    driver.advance_wall(29 * 86400)
+    assert P in driver.tasks[0].states
+    driver.advance_wall(86400)
+    assert P not in driver.tasks[0].states
+    assert driver.changelog[0].get(P.encode()) is None  # the changelog forgets it too
 
 
 def test_state_round_trips_through_json_and_stays_small() -> None:

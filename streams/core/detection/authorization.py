@@ -41,23 +41,22 @@ def record_endorsement(state: PolicyState, event: EndorsementEvent) -> Endorseme
             (c.party, c.field, contact_value(c.field, c.old), contact_value(c.field, c.new)) for c in event.changes
         ]
     record.statuses.append((event.event_type.value, event.occurred_at))
-    if event.event_type.value in APPROVING and record.approved_at is None:
-        record.approved_at = event.occurred_at
-    if event.event_type.value == "ENDORSEMENT_REJECTED":
-        record.rejected = True
+    if event.event_type.value in APPROVING:
+        # The earliest approval counts, whatever order the statuses were consumed in.
+        record.approved_at = min(record.approved_at or event.occurred_at, event.occurred_at)
     state.endorsements[event.endorsement_no] = record
     return record
 
 
-def _slot(state: PolicyState, label: str) -> Slot | None:
-    return next((slot for slot in state.slots if slot.label == label), None)
+def _slot(slots: list[Slot], label: str) -> Slot | None:
+    return next((slot for slot in slots if slot.label == label), None)
 
 
 def _is_minor(slot: Slot, on: date, adult_age: int) -> bool:
     return slot.birth_date is not None and age_on(slot.birth_date, on) < adult_age
 
 
-def authorized_for(record: EndorsementRecord, person: str | None, party: str, state: PolicyState,
+def authorized_for(record: EndorsementRecord, person: str | None, party: str, slots: list[Slot],
                    on: date, adult_age: int) -> bool:
     """Is this endorsement the request of the customer whose data it changes?
 
@@ -67,7 +66,7 @@ def authorized_for(record: EndorsementRecord, person: str | None, party: str, st
     """
     if not record.customer_evidence:
         return False
-    target = [slot for slot in state.slots if slot.label == party or (person is not None and slot.person == person)]
+    target = [slot for slot in slots if slot.label == party or (person is not None and slot.person == person)]
     as_insured = [slot for slot in target if slot.label.startswith("insureds")]
     if record.applicant is Applicant.POLICYHOLDER:
         is_holder = any(slot.label == "policyholder" for slot in target) or party == "policyholder"
@@ -79,22 +78,26 @@ def authorized_for(record: EndorsementRecord, person: str | None, party: str, st
     return False
 
 
-def person_of(state: PolicyState, party: str) -> str | None:
-    slot = _slot(state, party)
+def person_of(slots: list[Slot], party: str) -> str | None:
+    slot = _slot(slots, party)
     return slot.person if slot is not None else None
 
 
-def covers(record: EndorsementRecord, change: ContactChange, state: PolicyState, edit_time: datetime,
-           skew_s: float, adult_age: int) -> bool:
-    if record.endorsement_type != EndorsementType.CONTACT_CHANGE.value or record.rejected:
+def covers(record: EndorsementRecord, change: ContactChange, slots: list[Slot], edit_time: datetime,
+           skew_s: float, grace_s: float, adult_age: int) -> bool:
+    """Only what happened by the edit plus the grace counts, so the answer never depends on
+    how far the endorsement stream had been read when the edit was judged."""
+    if record.endorsement_type != EndorsementType.CONTACT_CHANGE.value:
         return False
     if record.approved_at is None or record.approved_at > edit_time + timedelta(seconds=skew_s):
+        return False
+    if record.rejected_by(edit_time + timedelta(seconds=grace_s)):
         return False
     for party, field, _old, new in record.changes:
         if field != change.field or new != change.new:
             continue
-        same_person = (change.person is not None and person_of(state, party) == change.person) or party == change.party
-        if same_person and authorized_for(record, change.person, party, state, record.approved_at.date(), adult_age):
+        same_person = (change.person is not None and person_of(slots, party) == change.person) or party == change.party
+        if same_person and authorized_for(record, change.person, party, slots, record.approved_at.date(), adult_age):
             return True
     return False
 
@@ -107,8 +110,8 @@ def unauthorized_changes(
     for party, field, old, new in record.changes:
         if field not in CONTACT_FIELDS or party.startswith("beneficiaries"):
             continue
-        person = person_of(state, party)
-        if not authorized_for(record, person, party, state, on, adult_age):
+        person = person_of(state.slots, party)
+        if not authorized_for(record, person, party, state.slots, on, adult_age):
             # The endorsement's own "old": the snapshot at hand depends on arrival order.
             found.append(ContactChange(party=party, person=person, field=field, old=old, new=new))
     return found

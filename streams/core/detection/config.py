@@ -26,6 +26,11 @@ class DetectionConfig(BaseModel):
     )
     clock_skew_s: float = Field(default=120.0, ge=0, description="an approval may be this much later than the edit")
     arrival_grace_s: float = Field(default=600.0, ge=0, description="how long a held edit waits for its authorization")
+    max_lateness_s: float = Field(
+        default=300.0, ge=0,
+        description="how far out of event-time order one topic partition may be: the partition's stream time "
+        "decides a held edit only this much after the grace",
+    )
     hold_deadline_days: float = Field(default=30.0, gt=0, description="INTERMEDIARY_CORRECTION_OVERDUE after this")
     retention_days: float = Field(default=400.0, gt=0, description="idle or terminated policies are evicted after this")
     seen_event_ids: int = Field(default=2000, ge=10, description="idempotency memory per policy")

@@ -3,36 +3,84 @@
 Every PolicyEvent is compared with the policy's last snapshot. After the lock point a
 contact-field change must be covered by an approved or effective, customer-authorized
 CONTACT_CHANGE endorsement of the same person, field and new value, approved no later than
-the edit plus the clock-skew allowance. Because the two topics are consumed independently,
-every post-lock contact edit is held for the arrival grace before it is judged (an
-authorization, or the rejection that revokes it, may still be on its way); its clean or
-quarantine record waits with it, so an unauthorized edit never reaches a clean topic and
-any arrival order within the grace gives the same answer.
+the edit plus the clock-skew allowance.
+
+Kafka orders each partition, never the two input topics against each other, so nothing
+here is decided by arrival order:
+
+- a post-lock contact edit is held until the policy's *endorsement* stream has passed the
+  edit plus the arrival grace, and is then judged on the endorsements of that period only;
+- an approved endorsement that changes contact fields is held until the *policy* stream has
+  passed it plus the grace, and is then judged against the policy as it stands;
+- commission HOLD / RELEASE follow the policy stream's own order (a ledger that waits
+  behind a held edit), and a hold is overdue once the policy stream passes its deadline.
+
+Time is the caller's :class:`StreamTimes` (event time the partition has reached, the wall
+clock standing in only for an idle topic), so replay, a backlog and a live stream give one
+answer. The machine mutates the state it is given: the caller passes a copy it can drop.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from schemas.alert import Alert
 from schemas.commission import CommissionInstruction
 from schemas.endorsement_event import EndorsementEvent
 from schemas.enums import CommissionAction, PolicyEventType, QuarantineReason, Severity
 from schemas.finding import Finding
+from schemas.person import CONTACT_FIELDS
 from schemas.policy_event import PolicyEvent
 from schemas.quarantine import QuarantineRecord
 from streams.core.detection.authorization import APPROVING, covers, record_endorsement, unauthorized_changes
 from streams.core.detection.config import DetectionConfig
 from streams.core.detection.contacts import changes_between, slots_of
 from streams.core.detection.records import instruction, masked, overdue_alert, unauthorized_edit_alert
-from streams.core.detection.state import CommissionHold, ContactChange, PendingEdit, PolicyState
-from streams.core.evaluate import event_date
+from streams.core.detection.state import (
+    CommissionHold,
+    ContactChange,
+    LedgerEntry,
+    LedgerKind,
+    PendingEdit,
+    PolicyState,
+)
+from streams.core.evaluate import local_date
 from streams.core.labels_zh import field_zh, party_zh
 from streams.core.origin import Stream
 from streams.core.outputs import Output, OutputKind, clean_output, outputs_of, quarantine_output, record_output
 from streams.core.pipeline import Verdict, build_quarantine
 
 MAX_ENDORSEMENTS = 200
+
+
+class Clock(StrEnum):
+    """Which stream's time a deadline is measured on."""
+
+    POLICY = "policy"
+    ENDORSEMENT = "endorsement"
+    ANY = "any"  # the later of the two
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTimes:
+    """How far a partition's two streams have got, in event time (None: nothing read yet)."""
+
+    policy: datetime | None = None
+    endorsement: datetime | None = None
+
+    def on(self, clock: Clock) -> datetime | None:
+        if clock is Clock.POLICY:
+            return self.policy
+        if clock is Clock.ENDORSEMENT:
+            return self.endorsement
+        known = [t for t in (self.policy, self.endorsement) if t is not None]
+        return max(known) if known else None
+
+    def reached(self, clock: Clock, moment: datetime) -> bool:
+        now = self.on(clock)
+        return now is not None and now >= moment
 
 
 @dataclass
@@ -53,6 +101,11 @@ class Step:
     def instruct(self, item: CommissionInstruction) -> None:
         self.instructions.append(item)
         self.outputs.append(record_output(OutputKind.COMMISSION, item.policy_no, item))
+
+
+def content_digest(raw: bytes) -> str:
+    """Tells a byte-identical re-delivery from a different event reusing an event_id."""
+    return hashlib.sha256(raw).hexdigest()[:20]
 
 
 def edit_findings(changes: list[ContactChange]) -> list[Finding]:
@@ -77,72 +130,108 @@ def edit_findings(changes: list[ContactChange]) -> list[Finding]:
 class PolicyMachine:
     def __init__(self, config: DetectionConfig | None = None) -> None:
         self.config = config or DetectionConfig()
+        self._grace = timedelta(seconds=self.config.arrival_grace_s)
 
     # -- entry points ------------------------------------------------------------------
 
     def on_verdict(self, state: PolicyState | None, verdict: Verdict, now: datetime) -> Step:
+        """One judged input. Due decisions are the caller's next :meth:`advance`."""
         event = verdict.event
         if event is None:  # unreadable: nothing to remember, route as is
             return Step(state, outputs_of(verdict), decided=[(verdict.origin.topic, verdict.outcome)])
         state = state if state is not None else PolicyState(policy_no=event.policy_no)
-        if event.event_id in state.seen:
-            return Step(state, duplicate=True)
-        state.seen.append(event.event_id)
-        del state.seen[: -self.config.seen_event_ids]
-        state.last_seen_at = now
+        digest = content_digest(verdict.raw)
+        seen = state.seen.get(event.event_id)
+        if seen is not None:
+            if seen == digest:
+                return Step(state, duplicate=True)
+            return self._duplicate_id(state, verdict, now)
+        state.seen[event.event_id] = digest
+        while len(state.seen) > self.config.seen_event_ids:
+            del state.seen[next(iter(state.seen))]
+        moment = event.occurred_at
+        state.last_event_at = max(state.last_event_at or moment, moment)
         step = Step(state)
         if isinstance(event, PolicyEvent):
+            state.policy_time = max(state.policy_time or moment, moment)
             self._policy_event(state, verdict, event, now, step)
         else:
+            state.endorsement_time = max(state.endorsement_time or moment, moment)
             self._endorsement_event(state, verdict, event, now, step)
-            state.endorsement_time = max(state.endorsement_time or event.occurred_at, event.occurred_at)
-        self._judge_by_event_time(state, now, step)
-        self._check_overdue(state, event.occurred_at, step)
+        self._decide_on_own_time(state, now, step)
         return step
 
-    def _judge_by_event_time(self, state: PolicyState, now: datetime, step: Step) -> None:
-        """The grace measured on event time: the policy's endorsement stream (one partition, in
-        order) has passed the edit plus the grace, so an authorization approved before the edit
-        would have been consumed already. Policy events say nothing about the other topic."""
-        if state.endorsement_time is None:
-            return
-        grace = timedelta(seconds=self.config.arrival_grace_s)
-        due = [
-            p for p in state.pending if p.endorsement_no is None and p.event_time + grace <= state.endorsement_time
-        ]
-        for pending in due:
-            state.pending.remove(pending)
-            self._decide(state, pending, now, step)
+    def _decide_on_own_time(self, state: PolicyState, now: datetime, step: Step) -> None:
+        """The policy's own other stream (one partition, in order) has passed a held edit plus
+        the grace: whatever could decide it has been read."""
+        own = StreamTimes(state.policy_time, state.endorsement_time)
+        for pending in list(state.pending):
+            if own.reached(self._waits_on(pending), pending.event_time + self._grace):
+                state.pending.remove(pending)
+                self._decide(state, pending, now, step)
+        self._settle(state, step)
 
-    def tick(self, state: PolicyState, now: datetime) -> Step:
-        """Timers: held edits past their grace, overdue holds, retention."""
+    def advance(self, state: PolicyState, times: StreamTimes, now: datetime) -> Step:
+        """Decide what the partition's streams have made due: held edits, the ledger, overdue
+        holds, retention. ``times`` are the partition's *safe* times: how far each stream has
+        got less the lateness allowance, or the wall clock for a topic that is caught up."""
         step = Step(state)
-        grace = timedelta(seconds=self.config.arrival_grace_s)
-        for pending in [p for p in state.pending if p.held_since + grace <= now]:
-            state.pending.remove(pending)
-            self._decide(state, pending, now, step)
-        self._check_overdue(state, now, step)
-        if self.forgettable(state, now):
+        for pending in list(state.pending):
+            if times.reached(self._waits_on(pending), pending.event_time + self._grace):
+                state.pending.remove(pending)
+                self._decide(state, pending, now, step)
+        self._settle(state, step)
+        self._check_overdue(state, times, now, step)
+        if self._forgettable(state, times):
             step.state = None
         return step
 
-    def finish(self, state: PolicyState, now: datetime, stream_time: datetime | None = None) -> Step:
-        """End of a replay: every held edit is judged now; holds are judged on ``stream_time``."""
+    def finish(self, state: PolicyState, times: StreamTimes, now: datetime) -> Step:
+        """End of a replay: every held edit is judged now; holds on the streams' final time."""
         step = Step(state)
         for pending in list(state.pending):
             state.pending.remove(pending)
             self._decide(state, pending, now, step)
-        if stream_time is not None:
-            self._check_overdue(state, stream_time, step)
+        self._settle(state, step)
+        self._check_overdue(state, times, now, step)
         return step
 
-    def next_deadline(self, state: PolicyState) -> datetime | None:
-        """Held edits and holds; retention is swept separately (it moves with every event)."""
-        return state.next_deadline(self.config.arrival_grace_s)
+    def deadlines(self, state: PolicyState) -> dict[Clock, datetime]:
+        """When :meth:`advance` next has something to do for this policy, per stream clock."""
+        found: dict[Clock, datetime] = {}
 
-    def forgettable(self, state: PolicyState, now: datetime) -> bool:
-        """Idle or terminated past retention, with nothing held."""
-        return not state.pending and state.hold is None and self._expired(state, now)
+        def add(clock: Clock, moment: datetime) -> None:
+            found[clock] = min(found.get(clock, moment), moment)
+
+        # Only deadlines whose passing is sure to change something: a deadline that could
+        # come due and change nothing would be found due again at every tick.
+        for pending in state.pending:
+            add(self._waits_on(pending), pending.event_time + self._grace)
+        hold = state.hold
+        if hold is not None and not hold.overdue_alerted and not self._overdue_blocked(state, hold):
+            add(Clock.POLICY, hold.deadline)
+        since = state.terminated_at or state.last_event_at
+        if since is not None and not (state.pending or state.hold or state.ledger):
+            add(Clock.ANY, since + timedelta(days=self.config.retention_days))
+        return found
+
+    @staticmethod
+    def _waits_on(pending: PendingEdit) -> Clock:
+        return Clock.ENDORSEMENT if pending.endorsement_no is None else Clock.POLICY
+
+    # -- duplicates --------------------------------------------------------------------
+
+    def _duplicate_id(self, state: PolicyState, verdict: Verdict, now: datetime) -> Step:
+        """Same event_id, different bytes: a different event, never dropped (CONTRACT.md §3.2)."""
+        event = verdict.event
+        assert event is not None
+        findings = verdict.quarantine.findings if verdict.quarantine is not None else list(verdict.findings)
+        record = build_quarantine(
+            verdict.raw, verdict.origin, QuarantineReason.DUPLICATE_ID, now=now, findings=findings,
+            errors=["event_id: already seen for this policy with different content"],
+            event_id=event.event_id, policy_no=event.policy_no,
+        )
+        return Step(state, [quarantine_output(record)], decided=[(verdict.origin.topic, "quarantined")])
 
     # -- policy events -----------------------------------------------------------------
 
@@ -152,25 +241,26 @@ class PolicyMachine:
         if state.lock_at is None:
             if event.event_type in self.config.lock_event_types:
                 state.lock_at, state.lock_event_id = event.occurred_at, event.event_id
-                for pending in [p for p in state.pending if p.endorsement_no is not None]:
-                    state.pending.remove(pending)  # the lock point they waited for is known now
-                    self._decide(state, pending, now, step)
         else:
             changes = changes_between(state.slots, after)
         state.slots = after
         if event.event_type is PolicyEventType.POLICY_TERMINATED:
-            state.terminated_at = now
-        self._hold_on_failure(state, verdict, event, step)
+            state.terminated_at = event.occurred_at
+        entry = self._ledger_entry(verdict, event, held=bool(changes))
+        if entry is not None:
+            state.ledger.append(entry)
         if changes:
-            # Judged only once the grace has passed, covered or not: an authorization, or the
-            # rejection that revokes it, may still be on its way on the other topic.
-            pending = self._pending(verdict, event, changes, now)
+            # Judged only once the grace has passed on the endorsement stream, covered or
+            # not: an authorization, or the rejection that revokes it, may still be on its way.
+            pending = self._pending(verdict, event, changes, now, slots=after)
             if self.config.arrival_grace_s > 0:
                 state.pending.append(pending)
             else:
                 self._decide(state, pending, now, step)
-            return
-        self._emit(state, verdict, step)
+        else:
+            step.outputs += outputs_of(verdict)
+            step.decided.append((verdict.origin.topic, verdict.outcome))
+        self._settle(state, step)
 
     def _pending(
         self,
@@ -178,7 +268,9 @@ class PolicyMachine:
         event: PolicyEvent | EndorsementEvent,
         changes: list[ContactChange],
         now: datetime,
+        *,
         endorsement_no: str | None = None,
+        slots: list | None = None,
     ) -> PendingEdit:
         if verdict.quarantine is not None:
             record = verdict.quarantine
@@ -193,6 +285,7 @@ class PolicyMachine:
             event_time=event.occurred_at,
             held_since=now,
             changes=changes,
+            slots=slots or [],
             actor=event.actor.model_dump(mode="json"),
             channel=event.channel,
             branch_code=event.branch_code,
@@ -202,13 +295,14 @@ class PolicyMachine:
             outcome=verdict.outcome,
         )
 
-    def _uncovered(self, state: PolicyState, changes: list[ContactChange], edit_time: datetime) -> list[ContactChange]:
+    def _uncovered(self, state: PolicyState, pending: PendingEdit) -> list[ContactChange]:
         config = self.config
         return [
             change
-            for change in changes
+            for change in pending.changes
             if not any(
-                covers(record, change, state, edit_time, config.clock_skew_s, config.adult_age_years)
+                covers(record, change, pending.slots, pending.event_time, config.clock_skew_s,
+                       config.arrival_grace_s, config.adult_age_years)
                 for record in state.endorsements.values()
             )
         ]
@@ -217,11 +311,14 @@ class PolicyMachine:
         if pending.endorsement_no is not None:
             self._decide_endorsement(state, pending, now, step)
             return
-        uncovered = self._uncovered(state, pending.changes, pending.event_time)
+        uncovered = self._uncovered(state, pending)
         if not uncovered:
             self._emit_held(state, pending, Stream.POLICY, step)
+            self._resolve_ledger(state, pending.event_id, passed=pending.clean_json is not None)
             return
+        self._resolve_ledger(state, pending.event_id, passed=False)
         self._quarantine_unauthorized(pending, uncovered, now, step)
+        cutoff = pending.event_time + self._grace
         step.alert(
             unauthorized_edit_alert(
                 event_id=pending.event_id,
@@ -236,8 +333,11 @@ class PolicyMachine:
                 evidence={
                     "lock_event_id": state.lock_event_id,
                     "lock_at": state.lock_at.isoformat() if state.lock_at else None,
-                    "endorsements_on_file": sorted(state.endorsements),
-                    "held_for_s": round((now - pending.held_since).total_seconds(), 3),
+                    "endorsements_on_file": sorted(
+                        number for number, record in state.endorsements.items()
+                        if (record.first_seen() or cutoff) <= cutoff
+                    ),
+                    "arrival_grace_s": self.config.arrival_grace_s,
                 },
             )
         )
@@ -262,8 +362,6 @@ class PolicyMachine:
         if pending.clean_json is not None:
             step.outputs.append(clean_output(stream, state.policy_no, pending.clean_json.encode()))
             step.decided.append((pending.source_topic, pending.outcome))
-            if stream is Stream.POLICY:
-                self._release(state, pending.event_id, pending.event_time, step)
         else:
             step.outputs.append(quarantine_output(QuarantineRecord.model_validate_json(pending.quarantine_json)))
             step.decided.append((pending.source_topic, "quarantined"))
@@ -275,35 +373,47 @@ class PolicyMachine:
     ) -> None:
         record = record_endorsement(state, event)
         if len(state.endorsements) > MAX_ENDORSEMENTS:
-            oldest = min(state.endorsements.values(), key=lambda r: r.statuses[0][1] if r.statuses else now)
+            oldest = min(state.endorsements.values(), key=lambda r: r.first_seen() or event.occurred_at)
             state.endorsements.pop(oldest.endorsement_no)
-        approving = event.event_type.value in APPROVING
-        if approving:
-            bad = unauthorized_changes(record, state, event_date(event), self.config.adult_age_years)
-            if bad:
-                pending = self._pending(verdict, event, bad, now, endorsement_no=record.endorsement_no)
-                if state.lock_at is None and self.config.arrival_grace_s > 0:
-                    state.pending.append(pending)  # its policy's lock point may not be consumed yet
+        if event.event_type.value in APPROVING:
+            changes = [
+                ContactChange(party=party, person=None, field=name, old=old, new=new)
+                for party, name, old, new in record.changes
+                if name in CONTACT_FIELDS and not party.startswith("beneficiaries")
+            ]
+            if changes:
+                # Judged once the policy stream has passed it plus the grace: its lock point
+                # and the people it changes may be on the other topic, not yet read.
+                pending = self._pending(verdict, event, changes, now, endorsement_no=record.endorsement_no)
+                if self.config.arrival_grace_s > 0:
+                    state.pending.append(pending)
                 else:
                     self._decide_endorsement(state, pending, now, step)
                 return
-        self._emit(state, verdict, step)
+        step.outputs += outputs_of(verdict)
+        step.decided.append((verdict.origin.topic, verdict.outcome))
 
     def _decide_endorsement(self, state: PolicyState, pending: PendingEdit, now: datetime, step: Step) -> None:
-        """An approved endorsement without customer authorization: an unauthorized edit after the lock."""
+        """An approved contact change: unauthorized if it changes a customer's contact data
+        after the lock point without that customer's authorization."""
         record = state.endorsements.get(pending.endorsement_no or "")
         after_lock = state.lock_at is not None and pending.event_time >= state.lock_at
         if record is None or not after_lock:
             self._emit_held(state, pending, Stream.ENDORSEMENT, step)
             return
-        self._quarantine_unauthorized(pending, pending.changes, now, step)
+        on = local_date(pending.event_time)
+        bad = unauthorized_changes(record, state, on, self.config.adult_age_years)
+        if not bad:
+            self._emit_held(state, pending, Stream.ENDORSEMENT, step)
+            return
+        self._quarantine_unauthorized(pending, bad, now, step)
         if record.flagged:  # its approval was alerted already; an EFFECTIVE event adds no second alert
             return
         record.flagged = True
         step.alert(
             unauthorized_edit_alert(
                 event_id=pending.event_id, policy_no=state.policy_no, channel=pending.channel,
-                branch_code=pending.branch_code, event_time=pending.event_time, now=now, changes=pending.changes,
+                branch_code=pending.branch_code, event_time=pending.event_time, now=now, changes=bad,
                 actor=pending.actor, penalties=self.config.penalties,
                 evidence={"endorsement_no": record.endorsement_no,
                           "applicant": record.applicant.value if record.applicant else None,
@@ -313,54 +423,93 @@ class PolicyMachine:
             )
         )
 
-    # -- routing and commission --------------------------------------------------------
+    # -- commission, in policy-event order ----------------------------------------------
 
-    def _emit(self, state: PolicyState, verdict: Verdict, step: Step) -> None:
-        step.outputs += outputs_of(verdict)
-        step.decided.append((verdict.origin.topic, verdict.outcome))
-        event = verdict.event
-        if verdict.clean is not None and isinstance(event, PolicyEvent):
-            self._release(state, event.event_id, event.occurred_at, step)
-
-    def _hold_on_failure(self, state: PolicyState, verdict: Verdict, event: PolicyEvent, step: Step) -> None:
+    @staticmethod
+    def _ledger_entry(verdict: Verdict, event: PolicyEvent, *, held: bool) -> LedgerEntry | None:
         errors = sorted({f.rule for f in verdict.findings if f.severity is Severity.ERROR})
-        if state.hold is not None or not event.intermediary_code or not errors:
-            return
-        if verdict.reason is not QuarantineReason.RULE_ERROR:
+        if verdict.reason is QuarantineReason.RULE_ERROR and errors:
+            if not event.intermediary_code:
+                return None  # the insurer's own staff: no commission to hold
+            return LedgerEntry(
+                kind=LedgerKind.FAIL, event_id=event.event_id, at=event.occurred_at,
+                intermediary_code=event.intermediary_code, channel=event.channel, branch_code=event.branch_code,
+                actor=event.actor.model_dump(mode="json"), reasons=errors,
+            )
+        if verdict.clean is not None:
+            kind = LedgerKind.HELD if held else LedgerKind.PASS
+            return LedgerEntry(kind=kind, event_id=event.event_id, at=event.occurred_at)
+        return None
+
+    @staticmethod
+    def _resolve_ledger(state: PolicyState, event_id: str, *, passed: bool) -> None:
+        for index, entry in enumerate(state.ledger):
+            if entry.event_id == event_id and entry.kind is LedgerKind.HELD:
+                if passed:
+                    entry.kind = LedgerKind.PASS
+                else:
+                    del state.ledger[index]
+                return
+
+    def _settle(self, state: PolicyState, step: Step) -> None:
+        """Apply the ledger up to the first edit still held."""
+        while state.ledger and state.ledger[0].kind is not LedgerKind.HELD:
+            entry = state.ledger.pop(0)
+            if entry.kind is LedgerKind.PASS:
+                self._release(state, entry, step)
+            else:
+                self._open_hold(state, entry, step)
+
+    def _open_hold(self, state: PolicyState, entry: LedgerEntry, step: Step) -> None:
+        if state.hold is not None or entry.intermediary_code is None:
             return
         state.hold = CommissionHold(
-            intermediary_code=event.intermediary_code,
-            channel=event.channel,
-            branch_code=event.branch_code,
-            opened_by=event.event_id,
-            opened_by_actor=event.actor.model_dump(mode="json"),
-            opened_at=event.occurred_at,
-            deadline=event.occurred_at + timedelta(days=self.config.hold_deadline_days),
-            reasons=errors,
+            intermediary_code=entry.intermediary_code,
+            channel=entry.channel,
+            branch_code=entry.branch_code,
+            opened_by=entry.event_id,
+            opened_by_actor=entry.actor,
+            opened_at=entry.at,
+            deadline=entry.at + timedelta(days=self.config.hold_deadline_days),
+            reasons=entry.reasons,
         )
         step.instruct(
-            instruction(CommissionAction.HOLD, event_id=event.event_id, policy_no=event.policy_no,
-                        intermediary_code=event.intermediary_code, channel=event.channel, reasons=errors,
-                        at=event.occurred_at)
+            instruction(CommissionAction.HOLD, event_id=entry.event_id, policy_no=state.policy_no,
+                        intermediary_code=entry.intermediary_code, channel=entry.channel, reasons=entry.reasons,
+                        at=entry.at)
         )
 
-    def _release(self, state: PolicyState, event_id: str, at: datetime, step: Step) -> None:
+    def _release(self, state: PolicyState, entry: LedgerEntry, step: Step) -> None:
         hold = state.hold
         if hold is None:
             return
         state.hold = None
         step.instruct(
-            instruction(CommissionAction.RELEASE, event_id=event_id, policy_no=state.policy_no,
-                        intermediary_code=hold.intermediary_code, channel=hold.channel, reasons=hold.reasons, at=at)
+            instruction(CommissionAction.RELEASE, event_id=entry.event_id, policy_no=state.policy_no,
+                        intermediary_code=hold.intermediary_code, channel=hold.channel, reasons=hold.reasons,
+                        at=entry.at)
         )
 
-    def _check_overdue(self, state: PolicyState, now: datetime, step: Step) -> None:
+    def _check_overdue(self, state: PolicyState, times: StreamTimes, now: datetime, step: Step) -> None:
         hold = state.hold
-        if hold is not None and not hold.overdue_alerted and now >= hold.deadline:
-            hold.overdue_alerted = True
-            step.alert(overdue_alert(state.policy_no, hold, now, self.config.hold_deadline_days))
+        if hold is None or hold.overdue_alerted or not times.reached(Clock.POLICY, hold.deadline):
+            return
+        if self._overdue_blocked(state, hold):
+            return
+        hold.overdue_alerted = True
+        step.alert(overdue_alert(state.policy_no, hold, now, self.config.hold_deadline_days))
 
-    def _expired(self, state: PolicyState, now: datetime) -> bool:
-        retention = timedelta(days=self.config.retention_days)
-        since = state.terminated_at or state.last_seen_at
-        return since is not None and since + retention <= now
+    @staticmethod
+    def _overdue_blocked(state: PolicyState, hold: CommissionHold) -> bool:
+        """An edit made before the deadline is still held: it may be the correction."""
+        return any(entry.at <= hold.deadline for entry in state.ledger)
+
+    def _forgettable(self, state: PolicyState, times: StreamTimes) -> bool:
+        """Idle or terminated past retention, with nothing held."""
+        if state.pending or state.hold is not None or state.ledger:
+            return False
+        since = state.terminated_at or state.last_event_at
+        return since is not None and times.reached(Clock.ANY, since + timedelta(days=self.config.retention_days))
+
+
+__all__ = ["Clock", "PolicyMachine", "Step", "StreamTimes", "content_digest"]

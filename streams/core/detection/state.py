@@ -1,16 +1,26 @@
 """What PolicyGuard remembers about one policy; JSON-serialisable for the changelog.
 
 Identifiers in here are the customer's own data, as on the input topics; the state lives
-only in the worker's table and its changelog topic (restrict it like the input topics).
+only in the worker's store and its changelog topic (restrict it like the input topics).
+
+Every record carries a format version (``v``). A worker meeting a version it does not know
+stops with a clear message rather than misreading state another release wrote.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from schemas.enums import Applicant, Channel
+
+STATE_VERSION = 2
+
+
+class StateVersionError(RuntimeError):
+    """A state record written in a format this release cannot read."""
 
 
 class Slot(BaseModel):
@@ -33,8 +43,14 @@ class EndorsementRecord(BaseModel):
     )
     statuses: list[tuple[str, AwareDatetime]] = Field(default_factory=list)
     approved_at: AwareDatetime | None = None
-    rejected: bool = False
     flagged: bool = Field(default=False, description="already alerted as an unauthorized edit")
+
+    def rejected_by(self, cutoff: datetime) -> bool:
+        """Rejected at or before ``cutoff`` (event time): later news cannot change a past decision."""
+        return any(status == "ENDORSEMENT_REJECTED" and at <= cutoff for status, at in self.statuses)
+
+    def first_seen(self) -> datetime | None:
+        return min((at for _, at in self.statuses), default=None)
 
 
 class ContactChange(BaseModel):
@@ -46,11 +62,13 @@ class ContactChange(BaseModel):
 
 
 class PendingEdit(BaseModel):
-    """An edit waiting, within the arrival grace, for what decides it.
+    """An edit waiting for what decides it, measured on stream time.
 
-    A policy edit waits for an authorization to arrive; an approved endorsement without
-    customer authorization (``endorsement_no`` set) waits for the policy's lock point, when
-    its policy events are consumed after it.
+    A policy edit (``endorsement_no`` None) waits until the policy's endorsement stream has
+    passed the edit plus the arrival grace, so an authorization consumed late still clears
+    it. An approved endorsement without customer authorization (``endorsement_no`` set)
+    waits until the policy stream has passed it plus the grace, so its policy's lock point
+    and parties are known whichever topic was read first.
     """
 
     event_id: str
@@ -58,6 +76,7 @@ class PendingEdit(BaseModel):
     event_time: AwareDatetime
     held_since: AwareDatetime
     changes: list[ContactChange]
+    slots: list[Slot] = Field(default_factory=list, description="the policy's parties right after the edit")
     actor: dict[str, Any]
     channel: Channel | None = None
     branch_code: str | None = None
@@ -65,6 +84,29 @@ class PendingEdit(BaseModel):
     clean_json: str | None = Field(default=None, description="the clean record, when validation passed")
     quarantine_json: str = Field(description="the record to emit if unauthorized (findings added then)")
     outcome: str = Field(default="clean", description="the validation outcome, emitted if the edit is covered")
+
+
+class LedgerKind(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    HELD = "HELD"
+
+
+class LedgerEntry(BaseModel):
+    """A policy event's effect on commission, applied in policy-event order.
+
+    While an earlier edit is held, later events queue behind it, so HOLD and RELEASE come
+    out the same whichever topic was read first.
+    """
+
+    kind: LedgerKind
+    event_id: str
+    at: AwareDatetime
+    intermediary_code: str | None = None
+    channel: Channel | None = None
+    branch_code: str | None = None
+    actor: dict[str, Any] = Field(default_factory=dict)
+    reasons: list[str] = Field(default_factory=list)
 
 
 class CommissionHold(BaseModel):
@@ -80,30 +122,37 @@ class CommissionHold(BaseModel):
 
 
 class PolicyState(BaseModel):
+    v: int = STATE_VERSION
     policy_no: str
     lock_at: AwareDatetime | None = None
     lock_event_id: str | None = None
     slots: list[Slot] = Field(default_factory=list)
     endorsements: dict[str, EndorsementRecord] = Field(default_factory=dict)
     pending: list[PendingEdit] = Field(default_factory=list)
+    ledger: list[LedgerEntry] = Field(default_factory=list)
     hold: CommissionHold | None = None
-    seen: list[str] = Field(default_factory=list, description="recent event_ids, oldest first")
-    last_seen_at: AwareDatetime | None = None
+    seen: dict[str, str] = Field(default_factory=dict, description="recent event_id → content digest, oldest first")
+    last_event_at: AwareDatetime | None = Field(default=None, description="latest event time on either stream")
+    policy_time: AwareDatetime | None = Field(default=None, description="latest event time of this policy's PolicyEvents")
     endorsement_time: AwareDatetime | None = Field(
-        default=None, description="latest occurred_at on the policy's endorsement stream"
+        default=None, description="latest event time of this policy's endorsements"
     )
     terminated_at: AwareDatetime | None = None
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(exclude_defaults=True).encode()
+        # The version is written even though it is the default: a reader must never guess it.
+        body = self.model_dump_json(exclude_defaults=True, exclude={"v"}).encode()
+        return b'{"v":%d,' % self.v + body[1:]  # policy_no is required, so the body is never "{}"
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> PolicyState:
-        return cls.model_validate_json(raw)
-
-    def next_deadline(self, grace_s: float) -> datetime | None:
-        """When :meth:`PolicyMachine.tick` next has a held edit or a hold to judge."""
-        moments = [edit.held_since + timedelta(seconds=grace_s) for edit in self.pending]
-        if self.hold is not None and not self.hold.overdue_alerted:
-            moments.append(self.hold.deadline)
-        return min(moments) if moments else None
+        try:
+            state = cls.model_validate_json(raw)
+        except ValidationError as exc:
+            raise StateVersionError(f"unreadable policy state record ({exc.error_count()} errors)") from None
+        if "v" not in state.model_fields_set or state.v != STATE_VERSION:
+            raise StateVersionError(
+                f"policy state record of format {state.v if 'v' in state.model_fields_set else 1}; "
+                f"this release reads format {STATE_VERSION}"
+            )
+        return state

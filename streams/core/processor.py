@@ -1,0 +1,226 @@
+"""One processor, two shells: everything between a consumed record and its outputs.
+
+The worker and ``policyguard replay`` both drive a :class:`Processor` over
+:class:`~streams.core.task.PartitionTask` values; neither has logic of its own beyond
+moving bytes. Every stage an input passes (decode and rules, detection, encoding, the
+state it leaves) is guarded: a failure anywhere becomes a quarantine record for that input
+naming the stage, the policy keeps its previous state (detection works on a copy), and the
+next record is processed. Nothing here raises for any input.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from schemas.enums import QuarantineReason
+from schemas.quarantine import QuarantineRecord
+from streams.core.decode import raw_text
+from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
+from streams.core.origin import Origin, Stream
+from streams.core.outputs import Output, OutputTooLarge, cut_quarantine, fit, quarantine_output
+from streams.core.pipeline import Verdict, process_record
+from streams.core.ruleset import RuleSet
+from streams.core.task import PartitionTask
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
+"""Apache Kafka's default ``message.max.bytes`` is just over 1 MiB: stay under it."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    """One consumed record. ``stream`` is its topic's stream live, None in replay (the event
+    type decides)."""
+
+    raw: bytes
+    origin: Origin
+    stream: Stream | None = None
+
+
+@dataclass
+class Emission:
+    """What one call produced, in the order to send it, and what to count."""
+
+    outputs: list[Output] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    verdicts: list[tuple[Verdict, float]] = field(default_factory=list)  # with seconds spent
+    stage_errors: Counter[str] = field(default_factory=Counter)
+
+    def extend(self, other: Emission) -> None:
+        self.outputs += other.outputs
+        self.steps += other.steps
+        self.verdicts += other.verdicts
+        self.stage_errors.update(other.stage_errors)
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        return Counter(outcome for step in self.steps for _, outcome in step.decided)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(step.duplicate for step in self.steps)
+
+
+class StageError(Exception):
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(f"{stage}: {message}")
+        self.stage = stage
+
+
+class Processor:
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        detection: DetectionConfig | None = None,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        validator_version: str | None = None,
+    ) -> None:
+        self.ruleset = ruleset
+        self.machine = PolicyMachine(detection)
+        self.max_message_bytes = max_message_bytes
+        self.validator_version = validator_version
+        self._skew = timedelta(seconds=self.machine.config.clock_skew_s)
+
+    def new_task(self, partition: int = 0, states: dict[str, PolicyState] | None = None) -> PartitionTask:
+        return PartitionTask(self.machine, partition, states, lateness_s=self.machine.config.max_lateness_s)
+
+    def restore_task(self, partition: int, records: dict[bytes, bytes]) -> PartitionTask:
+        """A partition's task from its changelog records (StateVersionError on an unknown format)."""
+        return PartitionTask.restore(self.machine, partition, records, lateness_s=self.machine.config.max_lateness_s)
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def process(self, task: PartitionTask, record: InputRecord, now: datetime) -> Emission:
+        """Judge one record, then decide whatever its stream time made due in the partition."""
+        emission = Emission()
+        started = time.perf_counter()
+        verdict = self._judge(record, now)
+        stage = "detect"
+        key = verdict.event.policy_no if verdict.event is not None else None
+        previous = task.states.get(key) if key is not None else None
+        try:
+            working = previous.model_copy(deep=True) if previous is not None else None
+            step = self.machine.on_verdict(working, verdict, now)
+            stage = "encode"
+            outputs = [fit(output, self.max_message_bytes) for output in step.outputs]
+            stage = "state"
+            blob = self._state_blob(step.state) if key is not None and not step.duplicate else None
+        except Exception as exc:  # noqa: BLE001 - a defect must cost one record, never the partition
+            emission.stage_errors[stage] += 1
+            log.error("stage %s failed on %s: %s", stage, _where(record.origin), type(exc).__name__)
+            fallback = self._fallback(record, verdict, now, stage, exc)
+            emission.outputs.append(fallback)
+            emission.steps.append(Step(previous, [fallback], decided=[(record.origin.topic, "quarantined")]))
+        else:
+            emission.outputs += outputs
+            emission.steps.append(step)
+            if key is not None and not step.duplicate:
+                task.commit(key, step.state, blob)
+        emission.verdicts.append((verdict, time.perf_counter() - started))
+        if verdict.event is not None:
+            stream = record.stream or verdict.stream
+            if stream is not None:
+                task.observe(stream, min(verdict.event.occurred_at, now + self._skew))
+        emission.extend(self.punctuate(task, now))
+        return emission
+
+    def _judge(self, record: InputRecord, now: datetime) -> Verdict:
+        kwargs = {"validator_version": self.validator_version} if self.validator_version else {}
+        return process_record(record.raw, record.origin, now=now, ruleset=self.ruleset, stream=record.stream,
+                              **kwargs)
+
+    # -- time --------------------------------------------------------------------------
+
+    def punctuate(self, task: PartitionTask, now: datetime) -> Emission:
+        """Decide what the partition's stream time (the wall clock for an idle topic) made due."""
+        emission = Emission()
+        times = task.times(now)
+        for key in task.index.due(times):
+            state = task.states.get(key)
+            if state is None:
+                continue
+            self._guarded(task, key, state, now, emission, lambda working: self.machine.advance(working, times, now))
+        return emission
+
+    def finish(self, task: PartitionTask, now: datetime) -> Emission:
+        """End of a replay: every held edit is judged; holds on the final stream time."""
+        emission = Emission()
+        times = task.times(now)
+        for key in sorted(task.states):
+            state = task.states[key]
+            self._guarded(task, key, state, now, emission, lambda working: self.machine.finish(working, times, now))
+        return emission
+
+    def _guarded(self, task: PartitionTask, key: str, state: PolicyState, now: datetime, emission: Emission,
+                 run) -> None:  # noqa: ANN001 - a callable over the working copy
+        """A timed decision: no input to quarantine, so a defect keeps the state and is counted
+        (the policy is judged again at its next event)."""
+        try:
+            step = run(state.model_copy(deep=True))
+            outputs = [fit(output, self.max_message_bytes) for output in step.outputs]
+            blob = self._state_blob(step.state)
+        except Exception as exc:  # noqa: BLE001 - see docstring
+            emission.stage_errors["timer"] += 1
+            log.error("timed decision failed for a policy of partition %d: %s", task.partition, type(exc).__name__)
+            task.index.discard(key)
+            return
+        emission.outputs += outputs
+        emission.steps.append(step)
+        task.commit(key, step.state, blob)
+
+    # -- guards ------------------------------------------------------------------------
+
+    def _state_blob(self, state: PolicyState | None) -> bytes | None:
+        if state is None:
+            return None
+        blob = state.to_json()
+        if len(blob) > self.max_message_bytes:
+            raise StageError("state", f"policy state of {len(blob):,} bytes exceeds {self.max_message_bytes:,}")
+        return blob
+
+    def _fallback(self, record: InputRecord, verdict: Verdict, now: datetime, stage: str, exc: Exception) -> Output:
+        """The input as a RULE_ERROR quarantine record naming the stage; cut to fit, and built
+        from nothing but the raw bytes and our own text if even that fails."""
+        reason = str(exc) if isinstance(exc, StageError | OutputTooLarge) else type(exc).__name__
+        errors = [f"{stage}: {reason}" if not reason.startswith(f"{stage}:") else reason]
+        event = verdict.event
+        try:
+            quarantine = QuarantineRecord(
+                source_topic=record.origin.topic, partition=record.origin.partition, offset=record.origin.offset,
+                file=record.origin.file, line=record.origin.line, key=_safe(_key_text(record.origin.key)),
+                raw=raw_text(record.raw).text, raw_encoding=raw_text(record.raw).encoding,
+                reason=QuarantineReason.RULE_ERROR, findings=list(verdict.findings), errors=errors,
+                event_id=_safe(event.event_id) if event else None, policy_no=_safe(event.policy_no) if event else None,
+                quarantined_at=now,
+            )
+            return fit(quarantine_output(quarantine), self.max_message_bytes)
+        except Exception:  # noqa: BLE001 - the findings themselves may be what failed
+            bare = QuarantineRecord(
+                source_topic=record.origin.topic, partition=record.origin.partition, offset=record.origin.offset,
+                file=record.origin.file, line=record.origin.line, raw=raw_text(record.raw).text,
+                raw_encoding=raw_text(record.raw).encoding, reason=QuarantineReason.RULE_ERROR,
+                errors=errors, quarantined_at=now,
+            )
+            return quarantine_output(cut_quarantine(bare))
+
+
+def _safe(text: str | None) -> str | None:
+    """Text any encoder can write (a lone surrogate becomes its escape)."""
+    if text is None:
+        return None
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
+def _key_text(key: bytes | None) -> str | None:
+    return None if key is None else key.decode("utf-8", errors="backslashreplace")
+
+
+def _where(origin: Origin) -> str:
+    if origin.file is not None:
+        return f"{origin.file}:{origin.line}"
+    return f"{origin.topic}[{origin.partition}]@{origin.offset}"

@@ -1,0 +1,111 @@
+"""One input partition's share of the work: its policies, its stream clocks, what is due.
+
+Like a Kafka Streams task: a partition's state belongs to whichever worker owns that
+partition, and moves with it. The task is plain data and pure logic; the worker keeps one per
+assigned partition (recovered from the partition's changelog, dropped on revoke), replay
+keeps one for all its input.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from streams.core.detection import PolicyMachine, PolicyState, StreamTimes
+from streams.core.due_index import DueIndex
+from streams.core.origin import Stream
+
+STREAM_TIMES_KEY = "\x00stream-times"
+"""The changelog key of a partition's stream times; a policy_no never holds a control character."""
+
+
+class PartitionTask:
+    def __init__(
+        self,
+        machine: PolicyMachine,
+        partition: int = 0,
+        states: dict[str, PolicyState] | None = None,
+        observed: StreamTimes | None = None,
+        *,
+        lateness_s: float = 0.0,
+    ) -> None:
+        self.machine = machine
+        self.partition = partition
+        self.states: dict[str, PolicyState] = states if states is not None else {}
+        self.observed = observed or StreamTimes()
+        self.lateness = timedelta(seconds=lateness_s)
+        self.idle: frozenset[Stream] = frozenset()
+        """Topics of this partition that are caught up (live only): the wall clock stands in."""
+        self.index = DueIndex()
+        for key, state in self.states.items():
+            self.index.set(key, machine.deadlines(state))
+        self._dirty: dict[str, bytes | None] = {}
+        self._times_dirty = False
+
+    def commit(self, key: str, state: PolicyState | None, blob: bytes | None) -> None:
+        """Adopt a policy's next state (None: forget it) and remember to persist it."""
+        if state is None:
+            self.states.pop(key, None)
+            self.index.discard(key)
+        else:
+            self.states[key] = state
+            self.index.set(key, self.machine.deadlines(state))
+        self._dirty[key] = blob
+
+    def observe(self, stream: Stream, moment: datetime) -> None:
+        """A record of ``stream`` with this event time was read: stream time never goes back."""
+        if stream is Stream.POLICY:
+            if self.observed.policy is None or moment > self.observed.policy:
+                self.observed = StreamTimes(moment, self.observed.endorsement)
+                self._times_dirty = True
+        elif self.observed.endorsement is None or moment > self.observed.endorsement:
+            self.observed = StreamTimes(self.observed.policy, moment)
+            self._times_dirty = True
+
+    def times(self, now: datetime) -> StreamTimes:
+        """Safe stream times: how far each topic of the partition has got, less the lateness
+        allowance (records of one partition are near event-time order, not exactly); the wall
+        clock stands in for a topic that is caught up."""
+        return StreamTimes(self._safe(Stream.POLICY, self.observed.policy, now),
+                           self._safe(Stream.ENDORSEMENT, self.observed.endorsement, now))
+
+    def _safe(self, stream: Stream, observed: datetime | None, now: datetime) -> datetime | None:
+        if stream in self.idle:
+            return max(observed, now) if observed is not None else now
+        return observed - self.lateness if observed is not None else None
+
+    def take_dirty(self) -> dict[str, bytes | None]:
+        """The records to persist since the last call: policy states (None deletes) and the
+        partition's stream times."""
+        dirty, self._dirty = self._dirty, {}
+        if self._times_dirty:
+            dirty[STREAM_TIMES_KEY] = encode_times(self.observed)
+            self._times_dirty = False
+        return dirty
+
+    @classmethod
+    def restore(cls, machine: PolicyMachine, partition: int, records: dict[bytes, bytes], *,
+                lateness_s: float = 0.0) -> PartitionTask:
+        """From a changelog partition's latest records (raises StateVersionError on a format
+        this release cannot read)."""
+        states: dict[str, PolicyState] = {}
+        observed = StreamTimes()
+        for raw_key, value in records.items():
+            key = raw_key.decode("utf-8")
+            if key == STREAM_TIMES_KEY:
+                observed = decode_times(value)
+            else:
+                states[key] = PolicyState.from_json(value)
+        return cls(machine, partition, states, observed, lateness_s=lateness_s)
+
+
+def encode_times(times: StreamTimes) -> bytes:
+    return json.dumps({
+        "policy": times.policy.isoformat() if times.policy else None,
+        "endorsement": times.endorsement.isoformat() if times.endorsement else None,
+    }).encode()
+
+
+def decode_times(raw: bytes) -> StreamTimes:
+    document = json.loads(raw)
+    parse = lambda value: datetime.fromisoformat(value) if value else None  # noqa: E731
+    return StreamTimes(parse(document.get("policy")), parse(document.get("endorsement")))
