@@ -136,7 +136,7 @@ def cases(prefix: str = "PL") -> dict[str, Case]:
         return [endorsement(policy_no, 1, "ENDORSEMENT_REQUESTED", minutes - 2, actor=CUSTOMER, **kw),
                 endorsement(policy_no, 2, "ENDORSEMENT_APPROVED", minutes, **kw)]
 
-    return {
+    chosen = {
         "no endorsement": Case(confirmed(p("A")) + [edit(p("A"))], {f"{p('A')}-p04"}),
         "authorized before the edit": Case(confirmed(p("B")) + approved(p("B"), 1430) + [edit(p("B"))], set()),
         "authorization arrives after the edit": Case(confirmed(p("C")) + [edit(p("C"))] + approved(p("C"), 1435), set()),
@@ -159,3 +159,21 @@ def cases(prefix: str = "PL") -> dict[str, Case]:
         "sales agent's edit": Case(confirmed(p("J")) + [edit(p("J"), actor=AGENT)], {f"{p('J')}-p04"}),
         "ID corrected on a bank policy": Case(_bank_events(p("K")), set(), ["HOLD", "RELEASE"]),
     }
+    # Each policy on a timeline of its own, three days apart, as in a real feed: a topic
+    # partition is near event-time order across policies (stream time relies on it).
+    return {name: Case(shifted(case.events, 3 * index), case.alerts, case.commission)
+            for index, (name, case) in enumerate(chosen.items())}
+
+
+def shifted(events: list[tuple[Stream, dict[str, Any]]], days: float) -> list[tuple[Stream, dict[str, Any]]]:
+    out = []
+    for stream, document in events:
+        moved = dict(document, occurred_at=(datetime.fromisoformat(document["occurred_at"])
+                                            + timedelta(days=days)).isoformat())
+        out.append((stream, moved))
+    return out
+
+
+def in_time_order(events: list[tuple[Stream, dict[str, Any]]]) -> list[tuple[Stream, dict[str, Any]]]:
+    """Events sorted by event time (stable): how a change-data-capture feed publishes them."""
+    return sorted(events, key=lambda item: datetime.fromisoformat(item[1]["occurred_at"]))

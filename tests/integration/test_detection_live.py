@@ -18,7 +18,7 @@ from streams.produce import Published, publish
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from tests.integration.conftest import Servers, settings_for
-from tests.lifecycle import Case, cases
+from tests.lifecycle import Case, cases, in_time_order
 from tests.oracle import encode
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ def detection_settings(servers: Servers, tmp_path: Path, partitions: int = 2) ->
 
 async def publish_cases(settings: Settings, chosen: dict[str, Case]) -> list[Published]:
     """Policy events first, endorsements after: every authorization is consumed late."""
-    events = [event for case in chosen.values() for event in case.events]
+    events = in_time_order([event for case in chosen.values() for event in case.events])
     policy = [encode(doc) for stream, doc in events if stream is Stream.POLICY]
     endorsement = [encode(doc) for stream, doc in events if stream is Stream.ENDORSEMENT]
     published = await publish(settings.kafka_bootstrap_servers, settings.topic_policy_events, policy)
