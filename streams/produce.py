@@ -28,7 +28,12 @@ def key_of(raw: bytes) -> bytes | None:
     except (ValueError, RecursionError):
         return None
     policy_no = document.get("policy_no") if isinstance(document, dict) else None
-    return policy_no.strip().encode() if isinstance(policy_no, str) and policy_no.strip() else None
+    if not isinstance(policy_no, str) or not policy_no.strip():
+        return None
+    try:
+        return policy_no.strip().encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no key can carry it; the worker quarantines the record
+        return None
 
 
 def lines_of(path: Path) -> list[bytes]:

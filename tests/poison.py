@@ -20,7 +20,7 @@ BANK = {"channel": "BANCASSURANCE", "intermediary_code": "BK532801007",
 
 
 def _policy(n: int, **overrides: Any) -> dict[str, Any]:
-    return policy_event(event_id=f"fz-{n}", policy_no=f"PFZ{n % 997:06d}", **overrides)
+    return policy_event(**{"event_id": f"fz-{n}", "policy_no": f"PFZ{n % 997:06d}", **overrides})
 
 
 def _surrogate(document: dict[str, Any], path: tuple[str, ...]) -> bytes:

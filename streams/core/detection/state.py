@@ -8,6 +8,7 @@ stops with a clear message rather than misreading state another release wrote.
 """
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -149,6 +150,14 @@ class PolicyState(BaseModel):
         try:
             state = cls.model_validate_json(raw)
         except ValidationError as exc:
+            try:
+                version = json.loads(raw).get("v", 1)
+            except (ValueError, AttributeError):
+                version = None
+            if version != STATE_VERSION:
+                raise StateVersionError(
+                    f"policy state record of format {version}; this release reads format {STATE_VERSION}"
+                ) from None
             raise StateVersionError(f"unreadable policy state record ({exc.error_count()} errors)") from None
         if "v" not in state.model_fields_set or state.v != STATE_VERSION:
             raise StateVersionError(

@@ -1,0 +1,252 @@
+"""The processor through the broker-free driver: nothing lost, nothing twice, one answer."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.core.detection import DetectionConfig, PolicyState, StateVersionError
+from streams.core.driver import TopologyDriver
+from streams.core.origin import Stream
+from streams.core.outputs import OutputKind
+from tests.lifecycle import TELLER, cases, in_time_order, policy, shifted, HOLDER
+from tests.oracle import encode, policy_event, wrong_check
+from tests.poison import LARGE, POISON, mixed, valid
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+CLEAN = (OutputKind.POLICY_CLEAN, OutputKind.ENDORSEMENT_CLEAN)
+
+
+def accounted(driver: TopologyDriver) -> Counter[tuple[str, int, int]]:
+    """How often each input position came out (clean records by event_id → position)."""
+    seen: Counter[tuple[str, int, int]] = Counter()
+    for record in driver.read(OutputKind.QUARANTINE):
+        seen[(record["source_topic"], record["partition"], record["offset"])] += 1
+    return seen
+
+
+def test_every_poison_kind_is_quarantined_once_and_the_partition_keeps_moving() -> None:
+    driver = TopologyDriver(start=NOW)
+    for n, (name, build) in enumerate(sorted(POISON.items())):
+        before = len(driver.outputs)
+        driver.pipe(Stream.POLICY, build(n), key=b"same-key", partition=0)
+        produced = driver.outputs[before:]
+        assert len(produced) == 1 and produced[0].kind is OutputKind.QUARANTINE, name
+        reason = json.loads(produced[0].value)["reason"]
+        assert reason in ("DECODE_ERROR", "SCHEMA_ERROR", "RULE_ERROR"), (name, reason)
+    stream, raw = valid(1)
+    driver.pipe(stream, raw, partition=0)
+    assert driver.read(OutputKind.POLICY_CLEAN)[-1]["event_id"] == "ok-1"
+    assert driver.stage_errors == Counter()  # none of them needed the last line of defence
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("NaN in an extra field", "DECODE_ERROR"),
+    ("integer of 5000 digits", "DECODE_ERROR"),
+    ("nested 300 deep", "DECODE_ERROR"),
+    ("surrogate in policy_no", "DECODE_ERROR"),
+    ("date out of range", "SCHEMA_ERROR"),
+    ("year 9999 on a failing bank policy", "SCHEMA_ERROR"),
+    ("NUL in policy_no", "SCHEMA_ERROR"),
+])
+def test_poison_gets_the_reason_that_fits_not_an_internal_error(name: str, expected: str) -> None:
+    driver = TopologyDriver(start=NOW)
+    driver.pipe(Stream.POLICY, POISON[name](7), partition=0)
+    [record] = driver.read(OutputKind.QUARANTINE)
+    assert record["reason"] == expected, record["errors"]
+    assert not any("internal error" in error for error in record["errors"])
+
+
+@pytest.mark.parametrize("name", sorted(LARGE))
+def test_an_input_too_large_to_carry_is_quarantined_cut_with_its_size_and_digest(name: str) -> None:
+    driver = TopologyDriver(start=NOW, max_message_bytes=1_048_576)
+    raw = LARGE[name](3)
+    driver.pipe(Stream.POLICY, raw, partition=0)
+    [output] = driver.outputs
+    assert output.kind is OutputKind.QUARANTINE and len(output.value) <= 1_048_576
+    record = json.loads(output.value)
+    assert record["raw_bytes"] == len(raw) and record["raw_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert len(record["raw"]) <= 100_000
+
+
+def test_a_clean_record_over_the_limit_becomes_a_quarantine_record_naming_the_stage() -> None:
+    driver = TopologyDriver(start=NOW, max_message_bytes=65_536)
+    raw = encode(policy_event(event_id="big", comment="长" * 30_000))
+    driver.pipe(Stream.POLICY, raw, partition=0)
+    assert driver.read(OutputKind.POLICY_CLEAN) == []
+    [record] = driver.read(OutputKind.QUARANTINE)
+    assert record["reason"] == "RULE_ERROR" and record["errors"][0].startswith("encode: ")
+    assert record["raw_bytes"] == len(raw)
+    assert driver.stage_errors == Counter({"encode": 1})
+    assert "P86330125119999" not in driver.tasks[0].states  # the failed step left no state
+
+
+def test_a_detector_defect_quarantines_that_event_and_keeps_the_previous_state(monkeypatch) -> None:
+    driver = TopologyDriver(start=NOW)
+    first = policy_event(event_id="e1")
+    driver.pipe(Stream.POLICY, first)
+    before = driver.tasks[0].states["P86330125119999"].model_copy(deep=True)
+    machine = driver.processor.machine
+    original = machine._policy_event
+
+    def broken(state, verdict, event, now, step):  # noqa: ANN001
+        state.slots = []  # a half-done mutation that must not survive
+        raise KeyError("defect")
+
+    monkeypatch.setattr(machine, "_policy_event", broken)
+    driver.pipe(Stream.POLICY, policy_event(event_id="e2", event_type="APPLICATION_AMENDED"))
+    [record] = driver.read(OutputKind.QUARANTINE)
+    assert record["reason"] == "RULE_ERROR" and record["errors"] == ["detect: KeyError"]
+    assert driver.tasks[0].states["P86330125119999"] == before
+    assert driver.stage_errors == Counter({"detect": 1})
+    monkeypatch.setattr(machine, "_policy_event", original)
+    driver.pipe(Stream.POLICY, policy_event(event_id="e3", event_type="APPLICATION_AMENDED"))
+    assert [r["event_id"] for r in driver.read(OutputKind.POLICY_CLEAN)] == ["e1", "e3"]
+
+
+def test_redelivery_is_skipped_and_a_reused_event_id_is_quarantined_as_duplicate_id() -> None:
+    driver = TopologyDriver(start=NOW)
+    original = encode(policy_event(event_id="dup"))
+    driver.pipe(Stream.POLICY, original)
+    driver.pipe(Stream.POLICY, original)  # the producer retried: byte for byte the same
+    assert driver.duplicates == 1 and len(driver.outputs) == 1
+    driver.pipe(Stream.POLICY, encode(policy_event(event_id="dup", event_type="APPLICATION_AMENDED")))
+    [record] = driver.read(OutputKind.QUARANTINE)
+    assert record["reason"] == "DUPLICATE_ID" and record["event_id"] == "dup"
+    assert len(driver.read(OutputKind.POLICY_CLEAN)) == 1
+
+
+def test_fuzzed_inputs_each_come_out_exactly_once() -> None:
+    driver = TopologyDriver(start=NOW, partitions=4)
+    inputs = mixed(3000, seed=3)
+    for stream, raw in inputs:
+        driver.pipe(stream, raw)
+    driver.finish()
+    clean_ids = Counter(r["event_id"] for kind in CLEAN for r in driver.read(kind))
+    quarantined = accounted(driver)
+    assert all(count == 1 for count in clean_ids.values())
+    assert all(count == 1 for count in quarantined.values())
+    assert sum(clean_ids.values()) + sum(quarantined.values()) + driver.duplicates == len(inputs)
+
+
+def test_state_records_carry_a_version_and_an_unknown_one_is_refused() -> None:
+    state = PolicyState(policy_no="P1")
+    assert json.loads(state.to_json())["v"] == 2
+    with pytest.raises(StateVersionError, match="format 3"):
+        PolicyState.from_json(b'{"v":3,"policy_no":"P1"}')
+    with pytest.raises(StateVersionError, match="format 1"):
+        PolicyState.from_json(b'{"policy_no":"P1","seen":["a"]}')
+
+
+def _strip(document: dict) -> str:
+    # When it was decided, and where the input sat (which differs with the partition count).
+    volatile = {"detected_at", "quarantined_at", "validated_at", "partition", "offset"}
+    return json.dumps({k: v for k, v in document.items() if k not in volatile}, sort_keys=True, ensure_ascii=False)
+
+
+def outcome(driver: TopologyDriver) -> dict[str, list[str]]:
+    return {kind.value: sorted(_strip(r) for r in driver.read(kind)) for kind in OutputKind}
+
+
+def run_merged(policy_events: list, endorsement_events: list, picks: list[bool], *, partitions: int = 1,
+               restart_at: int | None = None) -> dict[str, list[str]]:
+    driver = TopologyDriver(start=NOW, partitions=partitions)
+    queues = {Stream.POLICY: list(policy_events), Stream.ENDORSEMENT: list(endorsement_events)}
+    step = 0
+    while queues[Stream.POLICY] or queues[Stream.ENDORSEMENT]:
+        first = Stream.POLICY if (picks[step % len(picks)] if picks else True) else Stream.ENDORSEMENT
+        stream = first if queues[first] else (Stream.ENDORSEMENT if first is Stream.POLICY else Stream.POLICY)
+        document = queues[stream].pop(0)
+        driver.pipe(stream, encode(document), key=document["policy_no"].encode())
+        step += 1
+        if restart_at is not None and step == restart_at:
+            driver.restart()
+    driver.finish()
+    return outcome(driver)
+
+
+EVERY = in_time_order([event for case in cases("IL").values() for event in case.events])
+POLICY_STREAM = [doc for stream, doc in EVERY if stream is Stream.POLICY]
+ENDORSEMENT_STREAM = [doc for stream, doc in EVERY if stream is Stream.ENDORSEMENT]
+REFERENCE = run_merged(POLICY_STREAM, ENDORSEMENT_STREAM, [])
+
+
+def test_the_reference_run_has_the_contracts_alerts() -> None:
+    alerts = {json.loads(a)["source_event_ids"][0] for a in REFERENCE["alerts"]}
+    assert alerts == set().union(*(case.alerts for case in cases("IL").values()))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=60), st.sampled_from([1, 2, 4]))
+def test_any_interleaving_of_the_two_streams_gives_identical_outputs(picks: list[bool], partitions: int) -> None:
+    assert run_merged(POLICY_STREAM, ENDORSEMENT_STREAM, picks, partitions=partitions) == REFERENCE
+
+
+def test_every_endorsement_first_or_every_policy_event_first_gives_identical_outputs() -> None:
+    assert run_merged(POLICY_STREAM, ENDORSEMENT_STREAM, [False]) == REFERENCE
+    assert run_merged(POLICY_STREAM, ENDORSEMENT_STREAM, [True]) == REFERENCE
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=30), st.integers(min_value=1, max_value=len(EVERY)))
+def test_a_restart_from_the_changelog_anywhere_gives_identical_outputs(picks: list[bool], at: int) -> None:
+    assert run_merged(POLICY_STREAM, ENDORSEMENT_STREAM, picks, partitions=2, restart_at=at) == REFERENCE
+
+
+def test_endorsements_read_far_ahead_of_their_policies_still_raise_every_alert() -> None:
+    """The backlog of issue 8: staff-applied endorsements consumed long before their policies."""
+    events = in_time_order([event for n in range(60)
+                            for event in shifted(cases(f"B{n:02d}")["staff-applied endorsement"].events, n / 10)])
+    policy_events = [doc for stream, doc in events if stream is Stream.POLICY]
+    endorsements = [doc for stream, doc in events if stream is Stream.ENDORSEMENT]
+    driver = TopologyDriver(start=NOW, partitions=2)
+    for document in endorsements:  # the whole endorsement topic first
+        driver.pipe(Stream.ENDORSEMENT, document)
+    for document in policy_events:
+        driver.pipe(Stream.POLICY, document)
+    driver.set_idle(Stream.POLICY, Stream.ENDORSEMENT)
+    driver.advance_wall(1)
+    alerted = Counter(a["source_event_ids"][0].split("-", 1)[1] for a in driver.read(OutputKind.ALERTS))
+    assert alerted == Counter({"F-e02": 60, "F-p04": 60})
+
+
+def test_a_month_old_backlog_raises_no_false_overdue_before_the_correction_is_read() -> None:
+    bank = {"channel": "BANCASSURANCE", "intermediary_code": "BK1", "actor": TELLER}
+    bad = dict(HOLDER, id_no=wrong_check(HOLDER["id_no"]))
+    backlog = [policy("PB", 1, "APPLICATION_SUBMITTED", 0, holder=bad, **bank),
+               policy("PB", 2, "APPLICATION_AMENDED", 20 * 1440, **bank)]
+    driver = TopologyDriver(start=NOW)  # a year after the events: the wall clock is far ahead
+    driver.set_idle(Stream.ENDORSEMENT)
+    for stream, document in backlog:
+        driver.advance_wall(1)
+        driver.pipe(stream, document)
+    driver.advance_wall(60)
+    assert [c["action"] for c in driver.read(OutputKind.COMMISSION)] == ["HOLD", "RELEASE"]
+    assert driver.read(OutputKind.ALERTS) == []
+
+
+def test_a_hold_the_stream_leaves_open_past_its_deadline_is_overdue_once() -> None:
+    bank = {"channel": "BANCASSURANCE", "intermediary_code": "BK1", "actor": TELLER}
+    bad = dict(HOLDER, id_no=wrong_check(HOLDER["id_no"]))
+    driver = TopologyDriver(start=NOW, detection=DetectionConfig(hold_deadline_days=30))
+    driver.pipe(*policy("PO", 1, "APPLICATION_SUBMITTED", 0, holder=bad, **bank))
+    driver.pipe(*policy("PX", 1, "APPLICATION_SUBMITTED", 31 * 1440))  # another policy moves stream time
+    driver.pipe(*policy("PY", 1, "APPLICATION_SUBMITTED", 32 * 1440))
+    overdue = [a for a in driver.read(OutputKind.ALERTS) if a["alert_type"] == "INTERMEDIARY_CORRECTION_OVERDUE"]
+    assert [a["policy_no"] for a in overdue] == ["PO"]
+
+
+def test_timed_decisions_visit_only_what_is_due() -> None:
+    driver = TopologyDriver(start=NOW)
+    for n in range(2000):
+        driver.pipe(Stream.POLICY, policy_event(event_id=f"q{n}", policy_no=f"PQ{n}"))
+    task = driver.tasks[0]
+    assert len(task.states) == 2000
+    assert len(task.index) == 2000  # retention only, far away
+    assert task.index.due(task.times(driver.now)) == []
+    assert timedelta(0) <= task.lateness
