@@ -29,24 +29,31 @@ def detection_settings(servers: Servers, tmp_path: Path, partitions: int = 2) ->
         update={"arrival_grace_s": 2.0, "timer_interval_s": 0.2})
 
 
-async def publish_cases(settings: Settings, chosen: dict[str, Case]) -> list[Published]:
-    """Policy events first, endorsements after: every authorization is consumed late."""
+async def publish_cases(settings: Settings, chosen: dict[str, Case], *,
+                        endorsements_first: bool = False) -> list[Published]:
+    """One whole topic, then the other: by default every authorization is consumed late."""
     events = in_time_order([event for case in chosen.values() for event in case.events])
     policy = [encode(doc) for stream, doc in events if stream is Stream.POLICY]
     endorsement = [encode(doc) for stream, doc in events if stream is Stream.ENDORSEMENT]
-    published = await publish(settings.kafka_bootstrap_servers, settings.topic_policy_events, policy)
-    return published + await publish(settings.kafka_bootstrap_servers, settings.topic_endorsement_events, endorsement)
+    order = [(settings.topic_policy_events, policy), (settings.topic_endorsement_events, endorsement)]
+    published: list[Published] = []
+    for topic, values in (reversed(order) if endorsements_first else order):
+        published += await publish(settings.kafka_bootstrap_servers, topic, values)
+    return published
 
 
 def expected_alerts(chosen: dict[str, Case]) -> set[str]:
     return set().union(*(case.alerts for case in chosen.values()))
 
 
-def test_lifecycle_cases_live_match_the_contract_and_replay(servers: Servers, tmp_path: Path, worker_factory) -> None:
+@pytest.mark.parametrize("endorsements_first", [False, True], ids=["policies-first", "endorsements-first"])
+def test_lifecycle_cases_live_match_the_contract_and_replay(servers: Servers, tmp_path: Path, worker_factory,
+                                                            endorsements_first: bool) -> None:
+    """The worker starts after both topics are written: a backlog of two years' event time."""
     settings = detection_settings(servers, tmp_path)
     chosen = cases("LV")
     asyncio.run(ensure_topics(settings))
-    published = asyncio.run(publish_cases(settings, chosen))
+    published = asyncio.run(publish_cases(settings, chosen, endorsements_first=endorsements_first))
     worker = worker_factory(settings)
     accounting = asyncio.run(collect(
         settings.kafka_bootstrap_servers, [settings.topic_policy_clean, settings.topic_endorsement_clean],
