@@ -1,6 +1,8 @@
 """Start-up refusal, the demo end to end, and clean shutdown of every child process."""
 from __future__ import annotations
 
+from collections import Counter
+
 import asyncio
 import os
 import re
@@ -158,5 +160,6 @@ def test_produce_publishes_every_line_keyed_by_policy_no(servers: Servers, tmp_p
             await consumer.stop()
 
     got = asyncio.run(read())
-    assert [key for key, _ in got] == [b"P86440324030002"] * 3 + [None]
-    assert got[-1][1] == b"not json"
+    # Order holds within a partition only: the unkeyed record may sit on another one.
+    assert Counter(key for key, _ in got) == Counter({b"P86440324030002": 3, None: 1})
+    assert [value for key, value in got if key is None] == [b"not json"]
