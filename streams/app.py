@@ -143,6 +143,10 @@ def build_app(
             started = time.monotonic()
             for stream in Stream:
                 last_record[(stream, partition)] = started
+        recount_holds()
+
+    def recount_holds() -> None:
+        """Re-anchor the gauge on the holds in the partitions this worker owns now."""
         metrics.set_holds_open(_holds_by_channel(s for t in tasks.values() for s in t.states.values()))
 
     topic_of_stream = {stream: topic for topic, stream in stream_of_topic.items()}
@@ -245,7 +249,7 @@ def build_app(
                 await deliver(emission, list(tasks))
                 if time.monotonic() - last_recount >= HOLD_RECOUNT_S:
                     last_recount = time.monotonic()
-                    metrics.set_holds_open(_holds_by_channel(s for t in tasks.values() for s in t.states.values()))
+                    recount_holds()
         except Exception as exc:  # noqa: BLE001 - as in the agent
             stop_now(EXIT_SHELL_DEFECT, "worker stopping: timed decisions could not be delivered (%s: %s)",
                      type(exc).__name__, exc)

@@ -12,16 +12,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from schemas.enums import QuarantineReason
-from schemas.quarantine import QuarantineRecord
-from streams.core.decode import raw_text
 from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
+from streams import __version__
 from streams.core.origin import Origin, Stream
 from streams.core.outputs import Output, OutputTooLarge, cut_quarantine, fit, quarantine_output
-from streams.core.pipeline import Verdict, process_record
+from streams.core.pipeline import Verdict, build_quarantine, process_record
 from streams.core.ruleset import RuleSet
 from streams.core.task import PartitionTask
 
@@ -78,7 +78,7 @@ class Processor:
         detection: DetectionConfig | None = None,
         *,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        validator_version: str | None = None,
+        validator_version: str = __version__,
     ) -> None:
         self.ruleset = ruleset
         self.machine = PolicyMachine(detection)
@@ -130,9 +130,8 @@ class Processor:
         return emission
 
     def _judge(self, record: InputRecord, now: datetime) -> Verdict:
-        kwargs = {"validator_version": self.validator_version} if self.validator_version else {}
         return process_record(record.raw, record.origin, now=now, ruleset=self.ruleset, stream=record.stream,
-                              **kwargs)
+                              validator_version=self.validator_version)
 
     # -- time --------------------------------------------------------------------------
 
@@ -157,7 +156,7 @@ class Processor:
         return emission
 
     def _guarded(self, task: PartitionTask, key: str, state: PolicyState, now: datetime, emission: Emission,
-                 run) -> None:  # noqa: ANN001 - a callable over the working copy
+                 run: Callable[[PolicyState], Step]) -> None:
         """A timed decision: no input to quarantine, so a defect keeps the state and is counted
         (the policy is judged again at its next event)."""
         try:
@@ -187,25 +186,17 @@ class Processor:
         """The input as a RULE_ERROR quarantine record naming the stage; cut to fit, and built
         from nothing but the raw bytes and our own text if even that fails."""
         reason = str(exc) if isinstance(exc, StageError | OutputTooLarge) else type(exc).__name__
-        errors = [f"{stage}: {reason}" if not reason.startswith(f"{stage}:") else reason]
+        errors = [reason if reason.startswith(f"{stage}:") else f"{stage}: {reason}"]
         event = verdict.event
         try:
-            quarantine = QuarantineRecord(
-                source_topic=record.origin.topic, partition=record.origin.partition, offset=record.origin.offset,
-                file=record.origin.file, line=record.origin.line, key=_safe(_key_text(record.origin.key)),
-                raw=raw_text(record.raw).text, raw_encoding=raw_text(record.raw).encoding,
-                reason=QuarantineReason.RULE_ERROR, findings=list(verdict.findings), errors=errors,
-                event_id=_safe(event.event_id) if event else None, policy_no=_safe(event.policy_no) if event else None,
-                quarantined_at=now,
+            quarantine = build_quarantine(
+                record.raw, record.origin, QuarantineReason.RULE_ERROR, now=now, findings=verdict.findings,
+                errors=errors, event_id=_safe(event.event_id) if event else None,
+                policy_no=_safe(event.policy_no) if event else None,
             )
             return fit(quarantine_output(quarantine), self.max_message_bytes)
         except Exception:  # noqa: BLE001 - the findings themselves may be what failed
-            bare = QuarantineRecord(
-                source_topic=record.origin.topic, partition=record.origin.partition, offset=record.origin.offset,
-                file=record.origin.file, line=record.origin.line, raw=raw_text(record.raw).text,
-                raw_encoding=raw_text(record.raw).encoding, reason=QuarantineReason.RULE_ERROR,
-                errors=errors, quarantined_at=now,
-            )
+            bare = build_quarantine(record.raw, record.origin, QuarantineReason.RULE_ERROR, now=now, errors=errors)
             return quarantine_output(cut_quarantine(bare))
 
 
@@ -214,10 +205,6 @@ def _safe(text: str | None) -> str | None:
     if text is None:
         return None
     return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
-
-
-def _key_text(key: bytes | None) -> str | None:
-    return None if key is None else key.decode("utf-8", errors="backslashreplace")
 
 
 def _where(origin: Origin) -> str:

@@ -210,8 +210,8 @@ class PolicyMachine:
         hold = state.hold
         if hold is not None and not hold.overdue_alerted and not self._overdue_blocked(state, hold):
             add(Clock.POLICY, hold.deadline)
-        since = state.terminated_at or state.last_event_at
-        if since is not None and not (state.pending or state.hold or state.ledger):
+        since = self._idle_since(state)
+        if since is not None and not self._holds_anything(state):
             add(Clock.ANY, since + timedelta(days=self.config.retention_days))
         return found
 
@@ -504,12 +504,21 @@ class PolicyMachine:
         """An edit made before the deadline is still held: it may be the correction."""
         return any(entry.at <= hold.deadline for entry in state.ledger)
 
+    @staticmethod
+    def _holds_anything(state: PolicyState) -> bool:
+        """A held edit, an open commission hold or a queued ledger entry: not to be forgotten."""
+        return bool(state.pending or state.hold is not None or state.ledger)
+
+    @staticmethod
+    def _idle_since(state: PolicyState) -> datetime | None:
+        return state.terminated_at or state.last_event_at
+
     def _forgettable(self, state: PolicyState, times: StreamTimes) -> bool:
         """Idle or terminated past retention, with nothing held."""
-        if state.pending or state.hold is not None or state.ledger:
+        since = self._idle_since(state)
+        if since is None or self._holds_anything(state):
             return False
-        since = state.terminated_at or state.last_event_at
-        return since is not None and times.reached(Clock.ANY, since + timedelta(days=self.config.retention_days))
+        return times.reached(Clock.ANY, since + timedelta(days=self.config.retention_days))
 
 
 __all__ = ["Clock", "PolicyMachine", "Step", "StreamTimes", "content_digest"]
