@@ -5,7 +5,6 @@ are judged in both places.
 """
 from __future__ import annotations
 
-import json
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from copy import deepcopy
 from typing import Any
 
 from streams.core.origin import Stream
@@ -92,7 +91,3 @@ def mixed(count: int, *, seed: int = 8, poison_share: float = 0.5) -> list[tuple
         else:
             out.append(valid(n))
     return out
-
-
-def copy(document: dict[str, Any]) -> dict[str, Any]:
-    return deepcopy(document)

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,11 +18,10 @@ from streams.produce import Published, publish
 from streams.topics import ensure_topics
 from tests.integration.conftest import Servers
 from tests.integration.test_detection_live import (
+    Observed,
     _read_all,
-    _stable,
-    _stable_alert,
+    assert_at_least_once,
     detection_settings,
-    expected_alerts,
     publish_cases,
 )
 from tests.lifecycle import cases
@@ -106,31 +103,20 @@ def test_two_workers_a_join_a_sigterm_and_a_sigkill_lose_nothing(servers: Server
     asyncio.run(ensure_topics(settings))
     outputs = [settings.topic_policy_clean, settings.topic_endorsement_clean, settings.topic_quarantine]
 
-    async def scenario() -> tuple[Accounting, list[dict], list[dict], list[str]]:
+    async def scenario() -> tuple[Observed, list[str]]:
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
         await consumer.start()
         steps: list[str] = []
-        alerts: list[dict] = []
-        commission: list[dict] = []
         try:
             await _read_all(settings, [*outputs, settings.topic_alerts, settings.topic_commission], consumer)
             first = worker_factory(settings)
             published = await publish_cases(settings, chosen)
-            accounting = Accounting(published)
+            observed = Observed(Accounting(published))
             second = third = None
             deadline = time.monotonic() + 240
             settled = None
             while time.monotonic() < deadline:
-                batches = await consumer.getmany(timeout_ms=200)
-                for tp, messages in batches.items():
-                    for message in messages:
-                        if tp.topic == settings.topic_alerts:
-                            alerts.append(json.loads(message.value))
-                        elif tp.topic == settings.topic_commission:
-                            commission.append(json.loads(message.value))
-                        else:
-                            accounting.add(tp.topic, message.value, quarantine=tp.topic == settings.topic_quarantine)
-                seen = sum(len(found) for found in accounting.outputs.values())
+                seen = await observed.poll(consumer, settings)
                 if second is None and seen >= len(published) // 5:
                     second = worker_factory(another(settings))  # joins while edits are held
                     steps.append(f"second joined after {seen}")
@@ -143,25 +129,16 @@ def test_two_workers_a_join_a_sigterm_and_a_sigkill_lose_nothing(servers: Server
                     second.signal(signal.SIGKILL)
                     second.popen.wait(10)
                     steps.append(f"second killed (SIGKILL) after {seen}")
-                if third is not None and not second.running() and accounting.complete:
+                if third is not None and not second.running() and observed.accounting.complete:
                     settled = settled or time.monotonic()
                     if time.monotonic() - settled > 5:
                         break
             assert third is not None and third.running(), third.log_tail() if third else steps
         finally:
             await consumer.stop()
-        return accounting, alerts, commission, steps
+        return observed, steps
 
-    accounting, alerts, commission, steps = asyncio.run(scenario())
+    observed, steps = asyncio.run(scenario())
     assert len(steps) == 3, steps
-    assert accounting.complete, f"lost: {accounting.missing[:5]} after {steps}"
-    for position in accounting.duplicated:  # at least once: a re-emitted copy is the same record
-        copies = {json.dumps(_stable(doc), sort_keys=True) for _, doc in accounting.outputs[position]}
-        assert len(copies) == 1, f"{position} came out twice and differently"
-    distinct = {a["alert_id"]: a for a in alerts}
-    assert sorted(a["source_event_ids"][0] for a in distinct.values()) == sorted(expected_alerts(chosen))
-    for alert in alerts:
-        assert _stable_alert(alert) == _stable_alert(distinct[alert["alert_id"]])
-    assert Counter({c["instruction_id"]: c["action"] for c in commission}.values()) == {"HOLD": 8, "RELEASE": 8}
-    print(f"two workers: {steps}; {len(accounting.duplicated)} records and "
-          f"{len(alerts) - len(distinct)} alerts re-emitted")
+    assert_at_least_once(observed, chosen, holds=8, context=f"after {steps}")
+    print(f"two workers: {steps}; {observed.summary()}")

@@ -6,6 +6,7 @@ import json
 import signal
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -102,10 +103,8 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(servers: Servers, tmp_p
     published = asyncio.run(publish_cases(settings, chosen))
     outputs = [settings.topic_policy_clean, settings.topic_endorsement_clean, settings.topic_quarantine]
 
-    async def scenario() -> tuple[Accounting, list[dict], list[dict], int]:
-        accounting = Accounting(published)
-        alerts: list[dict] = []
-        commission: list[dict] = []
+    async def scenario() -> tuple[Observed, int]:
+        observed = Observed(Accounting(published))
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
         await consumer.start()
         first = worker_factory(settings)
@@ -116,33 +115,57 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(servers: Servers, tmp_p
             second = None
             settled = None
             while time.monotonic() < deadline:
-                batches = await consumer.getmany(timeout_ms=200)
-                for tp, messages in batches.items():
-                    for message in messages:
-                        if tp.topic == settings.topic_alerts:
-                            alerts.append(json.loads(message.value))
-                        elif tp.topic == settings.topic_commission:
-                            commission.append(json.loads(message.value))
-                        else:
-                            accounting.add(tp.topic, message.value, quarantine=tp.topic == settings.topic_quarantine)
-                seen = sum(len(found) for found in accounting.outputs.values())
+                seen = await observed.poll(consumer, settings)
                 if second is None and seen >= len(published) // 3:
                     first.signal(signal.SIGKILL)  # mid-stream: a third of the outputs are out
                     first.popen.wait(10)
                     killed_after = seen
                     second = worker_factory(settings)
-                if second is not None and accounting.complete:
+                if second is not None and observed.accounting.complete:
                     settled = settled or time.monotonic()
                     if time.monotonic() - settled > 5:
                         break
             assert second is not None and second.running(), second.log_tail() if second else "never killed"
         finally:
             await consumer.stop()
-        return accounting, alerts, commission, killed_after
+        return observed, killed_after
 
-    accounting, alerts, commission, killed_after = asyncio.run(scenario())
+    observed, killed_after = asyncio.run(scenario())
     assert killed_after > 0
-    assert accounting.complete, f"lost: {accounting.missing[:5]}"
+    assert_at_least_once(observed, chosen, holds=6)
+    print(f"SIGKILL after {killed_after} outputs: {observed.summary()}")
+
+
+@dataclass
+class Observed:
+    """What a test consumer has read of the outputs: accounted inputs, alerts, instructions."""
+
+    accounting: Accounting
+    alerts: list[dict] = field(default_factory=list)
+    commission: list[dict] = field(default_factory=list)
+
+    async def poll(self, consumer: AIOKafkaConsumer, settings: Settings) -> int:
+        """One fetch; returns how many clean or quarantine records have been read so far."""
+        batches = await consumer.getmany(timeout_ms=200)
+        for tp, messages in batches.items():
+            for message in messages:
+                if tp.topic == settings.topic_alerts:
+                    self.alerts.append(json.loads(message.value))
+                elif tp.topic == settings.topic_commission:
+                    self.commission.append(json.loads(message.value))
+                else:
+                    self.accounting.add(tp.topic, message.value, quarantine=tp.topic == settings.topic_quarantine)
+        return sum(len(found) for found in self.accounting.outputs.values())
+
+    def summary(self) -> str:
+        distinct = {a["alert_id"] for a in self.alerts}
+        return (f"{len(self.accounting.duplicated)} records and {len(self.alerts) - len(distinct)} alerts "
+                "re-emitted from a batch in flight")
+
+
+def assert_at_least_once(observed: Observed, chosen: dict[str, Case], *, holds: int, context: object = "") -> None:
+    accounting, alerts = observed.accounting, observed.alerts
+    assert accounting.complete, f"lost: {accounting.missing[:5]} {context}"
     # Without broker transactions (tansu has none) a crash between a batch's outputs being
     # acknowledged and its state reaching the changelog re-emits that batch: at least once,
     # with the same records. Everything committed or recorded as seen before it is not repeated.
@@ -155,10 +178,8 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(servers: Servers, tmp_p
     assert sorted(a["source_event_ids"][0] for a in distinct.values()) == sorted(expected_alerts(chosen))
     for alert in alerts:
         assert _stable_alert(alert) == _stable_alert(distinct[alert["alert_id"]])
-    distinct_instructions = {c["instruction_id"]: c["action"] for c in commission}
-    assert Counter(distinct_instructions.values()) == {"HOLD": 6, "RELEASE": 6}
-    print(f"SIGKILL after {killed_after} outputs: {len(accounting.duplicated)} records and "
-          f"{len(alerts) - len(distinct)} alerts re-emitted from the batch in flight")
+    distinct_instructions = {c["instruction_id"]: c["action"] for c in observed.commission}
+    assert Counter(distinct_instructions.values()) == {"HOLD": holds, "RELEASE": holds}
 
 
 def _stable_alert(alert: dict) -> dict:

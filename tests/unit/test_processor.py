@@ -249,4 +249,4 @@ def test_timed_decisions_visit_only_what_is_due() -> None:
     assert len(task.states) == 2000
     assert len(task.index) == 2000  # retention only, far away
     assert task.index.due(task.times(driver.now)) == []
-    assert timedelta(0) <= task.lateness
+    assert task.lateness == timedelta(seconds=DetectionConfig().max_lateness_s)
