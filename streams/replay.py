@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from streams import __version__
 from streams.clock import utc_now
 from streams.core.detection import DetectionConfig
 from streams.core.origin import Origin
@@ -52,13 +53,15 @@ def replay(
     progress: Callable[[int], None] | None = None,
     progress_every: int = 10_000,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    validator_version: str = __version__,
 ) -> ReplaySummary:
     """Judge every line, keep per-policy state in memory, and resolve held edits at the end."""
     missing = [str(path) for path in files if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"input file not found: {', '.join(missing)}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    processor = Processor(ruleset, detection, max_message_bytes=max_message_bytes)
+    processor = Processor(ruleset, detection, max_message_bytes=max_message_bytes,
+                          validator_version=validator_version)
     task = processor.new_task()
     summary = ReplaySummary()
     with ExitStack() as stack:
