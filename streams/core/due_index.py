@@ -19,6 +19,8 @@ class DueIndex:
     def __init__(self) -> None:
         self._heaps: dict[Clock, list[tuple[datetime, str]]] = {clock: [] for clock in Clock}
         self._current: dict[str, dict[Clock, datetime]] = {}
+        self._entries = 0  # heap entries, stale ones included
+        self._live = 0  # (policy, clock) deadlines in force
 
     def __len__(self) -> int:
         return len(self._current)
@@ -31,13 +33,15 @@ class DueIndex:
             self._current[key] = dict(deadlines)
         else:
             self._current.pop(key, None)
+        self._live += len(deadlines) - len(old)
         for clock, moment in deadlines.items():
             if old.get(clock) != moment:
                 heapq.heappush(self._heaps[clock], (moment, key))
+                self._entries += 1
         self._compact_if_stale()
 
     def discard(self, key: str) -> None:
-        self._current.pop(key, None)
+        self._live -= len(self._current.pop(key, {}))
 
     def due(self, times: StreamTimes) -> list[str]:
         """Keys with a deadline the streams have reached, earliest first; each is taken out
@@ -49,22 +53,24 @@ class DueIndex:
                 continue
             while heap and heap[0][0] <= now:
                 moment, key = heapq.heappop(heap)
+                self._entries -= 1
                 current = self._current.get(key)
                 if current is None or current.get(clock) != moment:
                     continue  # stale: the deadline moved since
                 del current[clock]
+                self._live -= 1
                 if not current:
                     del self._current[key]
                 found[key] = min(found.get(key, moment), moment)
         return sorted(found, key=lambda key: (found[key], key))
 
     def _compact_if_stale(self) -> None:
-        entries = sum(len(heap) for heap in self._heaps.values())
-        live = sum(len(deadlines) for deadlines in self._current.values())
-        if entries <= 2 * live + COMPACT_SLACK:
+        """Amortised O(1): a rebuild costs O(live) and happens only after as many stale pushes."""
+        if self._entries <= 2 * self._live + COMPACT_SLACK:
             return
         for clock in self._heaps:
             self._heaps[clock] = [
                 (deadlines[clock], key) for key, deadlines in self._current.items() if clock in deadlines
             ]
             heapq.heapify(self._heaps[clock])
+        self._entries = sum(len(heap) for heap in self._heaps.values())
