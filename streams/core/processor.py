@@ -4,8 +4,8 @@ The worker and ``policyguard replay`` both drive a :class:`Processor` over
 :class:`~streams.core.task.PartitionTask` values; neither has logic of its own beyond
 moving bytes. Every stage an input passes (decode and rules, detection, encoding, the
 state it leaves) is guarded: a failure anywhere becomes a quarantine record for that input
-naming the stage, the policy keeps its previous state (detection works on a copy), and the
-next record is processed. Nothing here raises for any input.
+naming the stage, the policy keeps its previous state (restored from its serialised form
+taken before the stage), and the next record is processed. Nothing here raises for any input.
 """
 from __future__ import annotations
 
@@ -103,9 +103,10 @@ class Processor:
         stage = "detect"
         key = verdict.event.policy_no if verdict.event is not None else None
         previous = task.states.get(key) if key is not None else None
+        rollback: bytes | None = None
         try:
-            working = previous.model_copy(deep=True) if previous is not None else None
-            step = self.machine.on_verdict(working, verdict, now)
+            rollback = previous.to_json() if previous is not None else None
+            step = self.machine.on_verdict(previous, verdict, now)
             stage = "encode"
             outputs = [fit(output, self.max_message_bytes) for output in step.outputs]
             stage = "state"
@@ -113,6 +114,7 @@ class Processor:
         except Exception as exc:  # noqa: BLE001 - a defect must cost one record, never the partition
             emission.stage_errors[stage] += 1
             log.error("stage %s failed on %s: %s", stage, _where(record.origin), type(exc).__name__)
+            previous = _roll_back(task, key, rollback)
             fallback = self._fallback(record, verdict, now, stage, exc)
             emission.outputs.append(fallback)
             emission.steps.append(Step(previous, [fallback], decided=[(record.origin.topic, "quarantined")]))
@@ -159,11 +161,14 @@ class Processor:
                  run: Callable[[PolicyState], Step]) -> None:
         """A timed decision: no input to quarantine, so a defect keeps the state and is counted
         (the policy is judged again at its next event)."""
+        rollback: bytes | None = None
         try:
-            step = run(state.model_copy(deep=True))
+            rollback = state.to_json()
+            step = run(state)
             outputs = [fit(output, self.max_message_bytes) for output in step.outputs]
             blob = self._state_blob(step.state)
         except Exception as exc:  # noqa: BLE001 - see docstring
+            _roll_back(task, key, rollback)
             emission.stage_errors["timer"] += 1
             log.error("timed decision failed for a policy of partition %d: %s", task.partition, type(exc).__name__)
             task.index.discard(key)
@@ -198,6 +203,19 @@ class Processor:
         except Exception:  # noqa: BLE001 - the findings themselves may be what failed
             bare = build_quarantine(record.raw, record.origin, QuarantineReason.RULE_ERROR, now=now, errors=errors)
             return quarantine_output(cut_quarantine(bare))
+
+
+def _roll_back(task: PartitionTask, key: str | None, rollback: bytes | None) -> PolicyState | None:
+    """Put back the state a failed stage may have changed half-way.
+
+    Detection changes a policy's state in place (a deep copy per event cost more than all
+    the rules); the state's serialised form taken just before is the restore point, and
+    reading it back is how a restart restores state anyway."""
+    if key is None or rollback is None:
+        return None
+    restored = PolicyState.from_json(rollback)
+    task.states[key] = restored
+    return restored
 
 
 def _safe(text: str | None) -> str | None:
