@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration schemas clean
+.PHONY: install demo test test-unit test-integration bench schemas clean
 
 install: $(STAMP)
 
@@ -26,6 +26,9 @@ test-unit: install
 
 test-integration: install
 	$(BIN)/python -m pytest tests/integration
+
+bench: install
+	$(BIN)/python -m bench.run
 
 schemas: install
 	$(BIN)/policyguard schemas
