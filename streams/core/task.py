@@ -36,8 +36,12 @@ class PartitionTask:
         self.idle: frozenset[Stream] = frozenset()
         """Topics of this partition that are caught up (live only): the wall clock stands in."""
         self.index = DueIndex()
+        self.holds: dict[str, str] = {}
+        """Policies with an open commission hold → its channel: the gauge is recounted from
+        this, in O(holds) rather than O(all state)."""
         for key, state in self.states.items():
             self.index.set(key, machine.deadlines(state))
+            self._track_hold(key, state)
         self._dirty: dict[str, bytes | None] = {}
         self._times_dirty = False
 
@@ -49,7 +53,14 @@ class PartitionTask:
         else:
             self.states[key] = state
             self.index.set(key, self.machine.deadlines(state))
+        self._track_hold(key, state)
         self._dirty[key] = blob
+
+    def _track_hold(self, key: str, state: PolicyState | None) -> None:
+        if state is not None and state.hold is not None:
+            self.holds[key] = state.hold.channel.value if state.hold.channel else "UNKNOWN"
+        else:
+            self.holds.pop(key, None)
 
     def observe(self, stream: Stream, moment: datetime) -> None:
         """A record of ``stream`` with this event time was read: stream time never goes back."""

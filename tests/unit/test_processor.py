@@ -250,3 +250,17 @@ def test_timed_decisions_visit_only_what_is_due() -> None:
     assert len(task.index) == 2000  # retention only, far away
     assert task.index.due(task.times(driver.now)) == []
     assert task.lateness == timedelta(seconds=DetectionConfig().max_lateness_s)
+
+
+def test_open_holds_are_tracked_per_policy_as_they_open_and_close_and_after_a_restore() -> None:
+    """The holds gauge is recounted from the tasks' hold index, never from a scan of every state."""
+    bank = cases()["ID corrected on a bank policy"].events
+    driver = TopologyDriver(start=NOW)
+    submitted, *rest = bank
+    driver.pipe(submitted[0], encode(submitted[1]), key=submitted[1]["policy_no"].encode())
+    assert driver.tasks[0].holds == {"PL-K": "BANCASSURANCE"}
+    driver.restart()
+    assert driver.tasks[0].holds == {"PL-K": "BANCASSURANCE"}
+    for stream, document in rest:
+        driver.pipe(stream, encode(document), key=document["policy_no"].encode())
+    assert driver.tasks[0].holds == {}
