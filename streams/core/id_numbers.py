@@ -46,15 +46,20 @@ class Gb11643:
 
     @property
     def expected_check_char(self) -> str | None:
-        # stdnum's calc_check_digit takes the *whole* number and ignores its last character.
-        return None if self.legacy else calc_check_digit(self.number)
+        return None if self.legacy else _check_char(self.number)
+
+
+@lru_cache(maxsize=65_536)
+def _check_char(number: str) -> str:
+    # stdnum's calc_check_digit takes the *whole* number and ignores its last character.
+    return calc_check_digit(number)
 
 
 def format_matches(id_type: IdType, id_no: str) -> bool:
     return bool(ID_PATTERNS[id_type].match(id_no))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=65_536)
 def parse_gb11643(id_no: str) -> Gb11643 | None:
     """The parts, or None when the number is not 15/18 digits or its date is not real."""
     if re.fullmatch(r"\d{17}[\dX]", id_no):
@@ -71,11 +76,13 @@ def parse_gb11643(id_no: str) -> Gb11643 | None:
     return Gb11643(number=id_no, region=id_no[:6], birth=birth, gender=gender, legacy=legacy)
 
 
+@lru_cache(maxsize=65_536)
 def well_formed(id_type: IdType | None, id_no: str | None) -> Gb11643 | None:
     """The GB 11643 parts of an ID that passes ID_FORMAT, for the derived checks.
 
     Derived checks (checksum, birth, gender, region) skip when this is None: either the ID
     is not a GB 11643 type, or ID_FORMAT already reported it (one finding per problem).
+    Remembered: five rules ask it of every party, on every event of the policy.
     """
     if id_type not in GB11643_TYPES or not id_no or not format_matches(id_type, id_no):
         return None

@@ -105,7 +105,7 @@ class Processor:
         previous = task.states.get(key) if key is not None else None
         rollback: bytes | None = None
         try:
-            rollback = previous.to_json() if previous is not None else None
+            rollback = task.blob_of(key) if previous is not None and key is not None else None
             step = self.machine.on_verdict(previous, verdict, now)
             stage = "encode"
             outputs = [fit(output, self.max_message_bytes) for output in step.outputs]
@@ -163,7 +163,7 @@ class Processor:
         (the policy is judged again at its next event)."""
         rollback: bytes | None = None
         try:
-            rollback = state.to_json()
+            rollback = task.blob_of(key)
             step = run(state)
             outputs = [fit(output, self.max_message_bytes) for output in step.outputs]
             blob = self._state_blob(step.state)
@@ -209,8 +209,8 @@ def _roll_back(task: PartitionTask, key: str | None, rollback: bytes | None) -> 
     """Put back the state a failed stage may have changed half-way.
 
     Detection changes a policy's state in place (a deep copy per event cost more than all
-    the rules); the state's serialised form taken just before is the restore point, and
-    reading it back is how a restart restores state anyway."""
+    the rules); the state as last committed, serialised, is the restore point, and reading
+    it back is how a restart restores state anyway."""
     if key is None or rollback is None:
         return None
     restored = PolicyState.from_json(rollback)

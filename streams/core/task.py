@@ -27,10 +27,14 @@ class PartitionTask:
         observed: StreamTimes | None = None,
         *,
         lateness_s: float = 0.0,
+        blobs: dict[str, bytes] | None = None,
     ) -> None:
         self.machine = machine
         self.partition = partition
         self.states: dict[str, PolicyState] = states if states is not None else {}
+        self.blobs: dict[str, bytes] = blobs if blobs is not None else {}
+        """Each policy's state as last committed (its changelog value): the restore point when a
+        stage fails half-way, kept rather than serialised again before every event."""
         self.observed = observed or StreamTimes()
         self.lateness = timedelta(seconds=lateness_s)
         self.idle: frozenset[Stream] = frozenset()
@@ -49,9 +53,14 @@ class PartitionTask:
         """Adopt a policy's next state (None: forget it) and remember to persist it."""
         if state is None:
             self.states.pop(key, None)
+            self.blobs.pop(key, None)
             self.index.discard(key)
         else:
             self.states[key] = state
+            if blob is not None:
+                self.blobs[key] = blob
+            else:
+                self.blobs.pop(key, None)
             self.index.set(key, self.machine.deadlines(state))
         self._track_hold(key, state)
         self._dirty[key] = blob
@@ -61,6 +70,13 @@ class PartitionTask:
             self.holds[key] = state.hold.channel.value if state.hold.channel else "UNKNOWN"
         else:
             self.holds.pop(key, None)
+
+    def blob_of(self, key: str) -> bytes | None:
+        """The policy's committed state, serialised (None: no state)."""
+        blob = self.blobs.get(key)
+        if blob is None and key in self.states:
+            blob = self.blobs[key] = self.states[key].to_json()
+        return blob
 
     def observe(self, stream: Stream, moment: datetime) -> None:
         """A record of ``stream`` with this event time was read: stream time never goes back."""
@@ -99,6 +115,7 @@ class PartitionTask:
         """From a changelog partition's latest records (raises StateVersionError on a format
         this release cannot read)."""
         states: dict[str, PolicyState] = {}
+        blobs: dict[str, bytes] = {}
         observed = StreamTimes()
         for raw_key, value in records.items():
             key = raw_key.decode("utf-8")
@@ -106,7 +123,8 @@ class PartitionTask:
                 observed = decode_times(value)
             else:
                 states[key] = PolicyState.from_json(value)
-        return cls(machine, partition, states, observed, lateness_s=lateness_s)
+                blobs[key] = value
+        return cls(machine, partition, states, observed, lateness_s=lateness_s, blobs=blobs)
 
 
 def encode_times(times: StreamTimes) -> bytes:

@@ -5,10 +5,12 @@ from collections.abc import Iterator
 
 from schemas.enums import Severity
 from streams.core.labels_zh import party_zh
+from streams.core.rules.memo import per_value
 from streams.core.rules.registry import Hit, RuleContext, rule
 from streams.core.thresholds import Thresholds
 
 
+@per_value
 def vagueness(detail: str, thresholds: Thresholds) -> str | None:
     if detail in thresholds.vague_address_exact or any(word in detail for word in thresholds.vague_address_words):
         return "含有“不详/附近/同上/待补”等模糊表述"

@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from schemas.enums import Severity
 from streams.core.labels_zh import party_zh
+from streams.core.rules.memo import per_value
 from streams.core.rules.registry import Hit, RuleContext, rule
 from streams.core.thresholds import Thresholds
 
@@ -15,6 +16,7 @@ def _folded(words: tuple[str, ...]) -> frozenset[str]:
     return frozenset(word.casefold() for word in words)
 
 
+@per_value
 def looks_like_placeholder(name: str, thresholds: Thresholds) -> bool:
     folded = name.casefold()
     if folded in _folded(tuple(thresholds.placeholder_names)):

@@ -13,6 +13,7 @@ from streams.core.labels_zh import field_zh, party_zh
 from streams.core.masking import mask_phone
 from streams.core.rules.landline_format import LANDLINE
 from streams.core.rules.mobile_format import MOBILE
+from streams.core.rules.memo import per_value
 from streams.core.rules.registry import Hit, RuleContext, rule
 from streams.core.thresholds import Thresholds
 
@@ -27,6 +28,7 @@ def _patterns(identical: int, sequential: int) -> tuple[re.Pattern[str], tuple[s
     return re.compile(rf"(\d)\1{{{identical - 1},}}"), runs
 
 
+@per_value
 def suspicious(number: str, thresholds: Thresholds) -> bool:
     digits = re.sub(r"\D", "", number)
     if not digits:

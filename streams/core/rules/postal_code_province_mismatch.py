@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
 from schemas.enums import Severity
 from schemas.person import Address
@@ -15,7 +16,12 @@ def province_of(address: Address | None) -> str | None:
     """The short province name inside ``address.province`` (新疆维吾尔自治区 → 新疆)."""
     if address is None or address.province is None:
         return None
-    matches = [short for short in postal_prefixes() if short in address.province]
+    return _short_province(address.province)
+
+
+@lru_cache(maxsize=4096)
+def _short_province(written: str) -> str | None:
+    matches = [short for short in postal_prefixes() if short in written]
     return max(matches, key=len) if matches else None
 
 
