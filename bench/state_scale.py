@@ -18,6 +18,7 @@ from streams.app import YIELD_EVERY
 from streams.core.origin import Origin
 from streams.core.processor import InputRecord, Processor
 from streams.core.ruleset import RuleSet
+from streams.core.task import freeze_restored
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ def measure(corpus: list[CorpusEvent], policies: int, now: datetime, probe_event
     before = rss_bytes()
     started = time.perf_counter()
     task = processor.restore_task(0, records)
+    freeze_restored()  # as the worker does after recovering its partitions
     restore_s = time.perf_counter() - started
     gc.collect()
     memory = (rss_bytes() - before) / policies

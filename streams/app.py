@@ -43,7 +43,7 @@ from streams.core.origin import Origin, Stream
 from streams.core.outputs import Output, OutputKind
 from streams.core.processor import Emission, InputRecord, Processor
 from streams.core.ruleset import RuleSet
-from streams.core.task import PartitionTask
+from streams.core.task import PartitionTask, freeze_restored
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,7 @@ def build_app(
             started = time.monotonic()
             for stream in Stream:
                 last_record[(stream, partition)] = started
+        freeze_restored()
         recount_holds()
 
     def recount_holds() -> None:

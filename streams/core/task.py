@@ -7,7 +7,10 @@ keeps one for all its input.
 """
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from streams.core.detection import PolicyMachine, PolicyState, StreamTimes
@@ -117,14 +120,37 @@ class PartitionTask:
         states: dict[str, PolicyState] = {}
         blobs: dict[str, bytes] = {}
         observed = StreamTimes()
-        for raw_key, value in records.items():
-            key = raw_key.decode("utf-8")
-            if key == STREAM_TIMES_KEY:
-                observed = decode_times(value)
-            else:
-                states[key] = PolicyState.from_json(value)
-                blobs[key] = value
-        return cls(machine, partition, states, observed, lateness_s=lateness_s, blobs=blobs)
+        with paused_gc():
+            for raw_key, value in records.items():
+                key = raw_key.decode("utf-8")
+                if key == STREAM_TIMES_KEY:
+                    observed = decode_times(value)
+                else:
+                    states[key] = PolicyState.from_json(value)
+                    blobs[key] = value
+            return cls(machine, partition, states, observed, lateness_s=lateness_s, blobs=blobs)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Building a partition's states allocates millions of objects and no garbage: with the
+    collector running, every few thousand allocations it re-scans all that was built so far
+    (restoring took twice as long)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def freeze_restored() -> None:
+    """Move what is alive now (the restored states) out of the collector's view: they live
+    until their policy's next event, and full collections would otherwise scan them all,
+    holding the event loop for as long as the state is large. Plain reference counting
+    still frees each one when it is replaced."""
+    gc.freeze()
 
 
 def encode_times(times: StreamTimes) -> bytes:
