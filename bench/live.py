@@ -238,9 +238,13 @@ def idle_cpu_percent(pid: int, seconds: float = 5.0) -> float:
     return (cpu_seconds(pid) - before) / seconds * 100
 
 
-def p99(values: tuple[float, ...] | list[float]) -> float:
+def percentile(values: tuple[float, ...] | list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+def p99(values: tuple[float, ...] | list[float]) -> float:
+    return percentile(values, 0.99)
 
 
 def histogram_p99_ms(metrics_text: str, name: str) -> float:

@@ -132,11 +132,14 @@ def online(corpus, workdir: Path, group: ProcessGroup) -> dict[str, float]:  # n
         return await counter
 
     counted = asyncio.run(offered())
+    # End to end includes the edits held on purpose for the arrival grace (about 2 % of events).
     results["p99_end_to_end_ms_at_1k"] = live.p99(counted.latencies_ms)
+    results["p50_end_to_end_ms_at_1k"] = live.percentile(counted.latencies_ms, 0.5)
     results["p99_ms_at_1k"] = live.histogram_p99_ms(scrape(settings.metrics_port), "policyguard_processing_seconds")
     worker.stop()
-    print(f"  1,000 events/s offered: p99 {results['p99_ms_at_1k']:.2f} ms processing, "
-          f"{results['p99_end_to_end_ms_at_1k']:.1f} ms end to end", file=sys.stderr)
+    print(f"  1,000 events/s offered: p99 {results['p99_ms_at_1k']:.2f} ms processing, end to end "
+          f"p50 {results['p50_end_to_end_ms_at_1k']:.1f} ms / p99 {results['p99_end_to_end_ms_at_1k']:.1f} ms",
+          file=sys.stderr)
     return results
 
 
