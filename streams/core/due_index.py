@@ -1,9 +1,11 @@
 """Which policies have a decision due, per stream clock, in O(what is due).
 
-A heap per clock holds ``(deadline, policy_no)``; an entry that no longer matches the
-policy's current deadline is skipped when it surfaces (lazy deletion), and the heaps are
-rebuilt when stale entries outnumber live ones, so memory stays proportional to the
-policies that have something pending.
+A heap per clock holds ``(deadline, policy_no)``. Most deadlines only ever move later (each
+event of a policy pushes its retention back), so a later deadline pushes nothing: the entry
+already queued surfaces early, and is queued again at the current deadline if that has not
+come yet. Only a deadline moved earlier pushes a new entry, leaving the old one stale (skipped
+when it surfaces). The heaps therefore hold about one entry per pending deadline, and the rare
+rebuild when stale entries pile up is bounded by the same.
 """
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ class DueIndex:
     def __init__(self) -> None:
         self._heaps: dict[Clock, list[tuple[datetime, str]]] = {clock: [] for clock in Clock}
         self._current: dict[str, dict[Clock, datetime]] = {}
+        self._queued: dict[Clock, dict[str, datetime]] = {clock: {} for clock in Clock}
+        """The heap entry that stands for each (clock, policy): at or before its current deadline."""
         self._entries = 0  # heap entries, stale ones included
-        self._live = 0  # (policy, clock) deadlines in force
 
     def __len__(self) -> int:
         return len(self._current)
@@ -33,15 +36,16 @@ class DueIndex:
             self._current[key] = dict(deadlines)
         else:
             self._current.pop(key, None)
-        self._live += len(deadlines) - len(old)
         for clock, moment in deadlines.items():
-            if old.get(clock) != moment:
+            queued = self._queued[clock].get(key)
+            if queued is None or moment < queued:
                 heapq.heappush(self._heaps[clock], (moment, key))
+                self._queued[clock][key] = moment
                 self._entries += 1
         self._compact_if_stale()
 
     def discard(self, key: str) -> None:
-        self._live -= len(self._current.pop(key, {}))
+        self._current.pop(key, None)  # its queued entries are skipped when they surface
 
     def due(self, times: StreamTimes) -> list[str]:
         """Keys with a deadline the streams have reached, earliest first; each is taken out
@@ -51,26 +55,35 @@ class DueIndex:
             now = times.on(clock)
             if now is None:
                 continue
+            queued = self._queued[clock]
             while heap and heap[0][0] <= now:
                 moment, key = heapq.heappop(heap)
                 self._entries -= 1
+                if queued.get(key) != moment:
+                    continue  # stale: an earlier entry replaced it
+                del queued[key]
                 current = self._current.get(key)
-                if current is None or current.get(clock) != moment:
-                    continue  # stale: the deadline moved since
+                deadline = current.get(clock) if current is not None else None
+                if deadline is None:
+                    continue  # the deadline was dropped since
+                if deadline > now:  # moved later since it was queued: queue it there
+                    heapq.heappush(heap, (deadline, key))
+                    queued[key] = deadline
+                    self._entries += 1
+                    continue
                 del current[clock]
-                self._live -= 1
                 if not current:
                     del self._current[key]
-                found[key] = min(found.get(key, moment), moment)
+                found[key] = min(found.get(key, deadline), deadline)
         return sorted(found, key=lambda key: (found[key], key))
 
     def _compact_if_stale(self) -> None:
-        """Amortised O(1): a rebuild costs O(live) and happens only after as many stale pushes."""
-        if self._entries <= 2 * self._live + COMPACT_SLACK:
+        """Amortised O(1): a rebuild costs O(pending) and happens only after as many stale pushes."""
+        live = sum(len(queued) for queued in self._queued.values())  # three dicts: O(1)
+        if self._entries <= 2 * live + COMPACT_SLACK:
             return
         for clock in self._heaps:
-            self._heaps[clock] = [
-                (deadlines[clock], key) for key, deadlines in self._current.items() if clock in deadlines
-            ]
+            self._queued[clock] = {key: deadlines[clock] for key, deadlines in self._current.items() if clock in deadlines}
+            self._heaps[clock] = [(moment, key) for key, moment in self._queued[clock].items()]
             heapq.heapify(self._heaps[clock])
         self._entries = sum(len(heap) for heap in self._heaps.values())

@@ -100,12 +100,14 @@ class Processor:
         emission = Emission()
         started = time.perf_counter()
         verdict = self._judge(record, now)
-        stage = "detect"
+        stage = "state"  # reading the policy's stored state (parsed on first use)
         key = verdict.event.policy_no if verdict.event is not None else None
-        previous = task.states.get(key) if key is not None else None
+        previous: PolicyState | None = None
         rollback: bytes | None = None
         try:
+            previous = task.states.get(key) if key is not None else None
             rollback = task.blob_of(key) if previous is not None and key is not None else None
+            stage = "detect"
             step = self.machine.on_verdict(previous, verdict, now)
             stage = "encode"
             outputs = [fit(output, self.max_message_bytes) for output in step.outputs]
@@ -142,10 +144,7 @@ class Processor:
         emission = Emission()
         times = task.times(now)
         for key in task.index.due(times):
-            state = task.states.get(key)
-            if state is None:
-                continue
-            self._guarded(task, key, state, now, emission, lambda working: self.machine.advance(working, times, now))
+            self._guarded(task, key, now, emission, lambda working: self.machine.advance(working, times, now))
         return emission
 
     def finish(self, task: PartitionTask, now: datetime) -> Emission:
@@ -153,16 +152,18 @@ class Processor:
         emission = Emission()
         times = task.times(now)
         for key in sorted(task.states):
-            state = task.states[key]
-            self._guarded(task, key, state, now, emission, lambda working: self.machine.finish(working, times, now))
+            self._guarded(task, key, now, emission, lambda working: self.machine.finish(working, times, now))
         return emission
 
-    def _guarded(self, task: PartitionTask, key: str, state: PolicyState, now: datetime, emission: Emission,
+    def _guarded(self, task: PartitionTask, key: str, now: datetime, emission: Emission,
                  run: Callable[[PolicyState], Step]) -> None:
         """A timed decision: no input to quarantine, so a defect keeps the state and is counted
         (the policy is judged again at its next event)."""
         rollback: bytes | None = None
         try:
+            state = task.states.get(key)
+            if state is None:
+                return
             rollback = task.blob_of(key)
             step = run(state)
             outputs = [fit(output, self.max_message_bytes) for output in step.outputs]
@@ -182,7 +183,7 @@ class Processor:
     def _state_blob(self, state: PolicyState | None) -> bytes | None:
         if state is None:
             return None
-        blob = state.to_json()
+        blob = state.to_json(due=self.machine.deadlines(state))
         if len(blob) > self.max_message_bytes:
             raise StageError("state", f"policy state of {len(blob):,} bytes exceeds {self.max_message_bytes:,}")
         return blob

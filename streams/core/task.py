@@ -13,9 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+import orjson
+
 from streams.core.detection import PolicyMachine, PolicyState, StreamTimes
+from streams.core.detection.machine import Clock
+from streams.core.detection.state import STATE_VERSION
 from streams.core.due_index import DueIndex
 from streams.core.origin import Stream
+from streams.core.state_store import StateStore
 
 STREAM_TIMES_KEY = "\x00stream-times"
 """The changelog key of a partition's stream times; a policy_no never holds a control character."""
@@ -26,15 +31,17 @@ class PartitionTask:
         self,
         machine: PolicyMachine,
         partition: int = 0,
-        states: dict[str, PolicyState] | None = None,
+        states: dict[str, PolicyState] | StateStore | None = None,
         observed: StreamTimes | None = None,
         *,
         lateness_s: float = 0.0,
         blobs: dict[str, bytes] | None = None,
+        indexed: dict[str, tuple[dict[Clock, datetime], str | None]] | None = None,
     ) -> None:
+        """``indexed``: the deadlines and hold channel of states not parsed yet (restore)."""
         self.machine = machine
         self.partition = partition
-        self.states: dict[str, PolicyState] = states if states is not None else {}
+        self.states: StateStore = states if isinstance(states, StateStore) else StateStore(dict(states or {}))
         self.blobs: dict[str, bytes] = blobs if blobs is not None else {}
         """Each policy's state as last committed (its changelog value): the restore point when a
         stage fails half-way, kept rather than serialised again before every event."""
@@ -46,9 +53,17 @@ class PartitionTask:
         self.holds: dict[str, str] = {}
         """Policies with an open commission hold → its channel: the gauge is recounted from
         this, in O(holds) rather than O(all state)."""
-        for key, state in self.states.items():
-            self.index.set(key, machine.deadlines(state))
-            self._track_hold(key, state)
+        indexed = indexed or {}
+        for key in self.states:
+            if key in indexed:
+                deadlines, hold_channel = indexed[key]
+                self.index.set(key, deadlines)
+                if hold_channel is not None:
+                    self.holds[key] = hold_channel
+            else:
+                state = self.states[key]
+                self.index.set(key, machine.deadlines(state))
+                self._track_hold(key, state)
         self._dirty: dict[str, bytes | None] = {}
         self._times_dirty = False
 
@@ -116,19 +131,46 @@ class PartitionTask:
     def restore(cls, machine: PolicyMachine, partition: int, records: dict[bytes, bytes], *,
                 lateness_s: float = 0.0) -> PartitionTask:
         """From a changelog partition's latest records (raises StateVersionError on a format
-        this release cannot read)."""
-        states: dict[str, PolicyState] = {}
+        this release cannot read).
+
+        States are indexed from the deadlines stored beside them and parsed on first use; a
+        record without them (or with a version this release does not write) is parsed now.
+        """
+        parsed: dict[str, PolicyState] = {}
+        unparsed: dict[str, bytes] = {}
         blobs: dict[str, bytes] = {}
+        indexed: dict[str, tuple[dict[Clock, datetime], str | None]] = {}
         observed = StreamTimes()
         with paused_gc():
             for raw_key, value in records.items():
                 key = raw_key.decode("utf-8")
                 if key == STREAM_TIMES_KEY:
                     observed = decode_times(value)
+                    continue
+                blobs[key] = value
+                peeked = _peek(value)
+                if peeked is None:
+                    parsed[key] = PolicyState.from_json(value)
                 else:
-                    states[key] = PolicyState.from_json(value)
-                    blobs[key] = value
-            return cls(machine, partition, states, observed, lateness_s=lateness_s, blobs=blobs)
+                    unparsed[key] = value
+                    indexed[key] = peeked
+            return cls(machine, partition, StateStore(parsed, unparsed), observed, lateness_s=lateness_s,
+                       blobs=blobs, indexed=indexed)
+
+
+def _peek(blob: bytes) -> tuple[dict[Clock, datetime], str | None] | None:
+    """The deadlines and open hold's channel stored with a state, without building the state;
+    None when the record does not carry them (then it is parsed, which also checks it)."""
+    try:
+        document = orjson.loads(blob)
+        if document.get("v") != STATE_VERSION or not isinstance(document.get("due"), dict):
+            return None
+        deadlines = {Clock(clock): datetime.fromisoformat(at) for clock, at in document["due"].items()}
+        hold = document.get("hold")
+        channel = (hold.get("channel") or "UNKNOWN") if isinstance(hold, dict) else None
+    except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
+        return None
+    return deadlines, channel
 
 
 @contextmanager

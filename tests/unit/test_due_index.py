@@ -57,7 +57,18 @@ def test_due_matches_a_naive_scan(ops: list[tuple]) -> None:
 def test_moving_one_deadline_twenty_thousand_times_keeps_the_heaps_small() -> None:
     index = DueIndex()
     for i in range(20_000):
-        index.set("P1", {Clock.POLICY: T0 + timedelta(seconds=i)})
+        index.set("P1", {Clock.POLICY: T0 + timedelta(seconds=i if i % 2 else 20_000 - i)})  # later and earlier
     heaps = sum(len(heap) for heap in index._heaps.values())  # noqa: SLF001 - the property under test
     assert heaps <= 2 + COMPACT_SLACK
     assert index.due(StreamTimes(T0 + timedelta(days=1), None)) == ["P1"]
+
+
+def test_a_deadline_moved_later_pushes_nothing_and_surfaces_only_when_due() -> None:
+    index = DueIndex()
+    for key in ("P1", "P2"):
+        for minutes in range(1, 100):  # every event pushes the retention back
+            index.set(key, {Clock.ANY: T0 + timedelta(minutes=minutes)})
+    assert sum(len(heap) for heap in index._heaps.values()) == 2  # noqa: SLF001
+    assert index.due(StreamTimes(T0 + timedelta(minutes=50), T0 + timedelta(minutes=50))) == []
+    assert sum(len(heap) for heap in index._heaps.values()) == 2  # noqa: SLF001 - queued again, once
+    assert index.due(StreamTimes(T0 + timedelta(minutes=99), T0 + timedelta(minutes=99))) == ["P1", "P2"]

@@ -9,6 +9,7 @@ stops with a clear message rather than misreading state another release wrote.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -140,10 +141,17 @@ class PolicyState(BaseModel):
     )
     terminated_at: AwareDatetime | None = None
 
-    def to_json(self) -> bytes:
+    def to_json(self, due: Mapping[str, datetime] | None = None) -> bytes:
+        """The changelog value. ``due`` (the policy's next deadline per stream clock) is written
+        beside the state so a restart can index every policy without parsing its state; readers
+        of the state ignore it.
+        """
         # The version is written even though it is the default: a reader must never guess it.
         body = self.model_dump_json(exclude_defaults=True, exclude={"v"}).encode()
-        return b'{"v":%d,' % self.v + body[1:]  # policy_no is required, so the body is never "{}"
+        head = b'{"v":%d,' % self.v
+        if due is not None:
+            head += b'"due":%s,' % json.dumps({clock: at.isoformat() for clock, at in due.items()}).encode()
+        return head + body[1:]  # policy_no is required, so the body is never "{}"
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> PolicyState:
