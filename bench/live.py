@@ -24,7 +24,7 @@ from streams.core.origin import Origin, Stream
 from streams.core.outputs import OutputKind
 from streams.core.processor import InputRecord, Processor
 from streams.core.ruleset import RuleSet
-from streams.changelog import changelog_topic
+from streams.changelog import changelog_topic, read_partitions
 from streams.embedded.processes import ChildProcess, ProcessGroup
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -218,6 +218,27 @@ async def measure_loop(bootstrap: str, settings: Settings, expected: int,
     if routed.seen < mark_of(expected):
         raise RuntimeError(f"the loop routed {routed.seen} of {expected} inputs")
     return timed
+
+
+async def changelog_read_s(bootstrap: str, settings: Settings, records: dict[bytes, bytes]) -> float:
+    """Seconds for a restart to read ``records`` back from one changelog partition, as the
+    worker does (until fetches come back empty)."""
+    await ensure_topics(settings)
+    topic = changelog_topic(settings.app_id)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=1_048_576,
+                                max_request_size=4_194_304)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key, partition=0) for key, value in records.items()]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    started = time.monotonic()
+    recovered = await read_partitions(bootstrap, topic, [0])
+    elapsed = time.monotonic() - started
+    if len(recovered[0]) != len(records):
+        raise RuntimeError(f"read back {len(recovered[0])} of {len(records)} state records")
+    return elapsed
 
 
 def start_worker(group: ProcessGroup, settings: Settings, workdir: Path, name: str) -> ChildProcess:

@@ -28,7 +28,8 @@ import orjson
 
 from bench import live
 from bench.corpus import generate, jsonl
-from bench.state_scale import measure
+from bench.state_scale import cloned, corpus_states, measure
+from streams.changelog import EMPTY_FETCHES_TO_STOP, FETCH_TIMEOUT_S
 from streams.core.ruleset import RuleSet
 from streams.embedded.processes import ProcessGroup, free_port
 from streams.embedded.tansu import start_tansu
@@ -38,6 +39,8 @@ from streams.topics import ensure_topics
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 ONE_MILLION = 1_000_000
+CHANGELOG_SAMPLE = 100_000
+"""State records written to and read back from a changelog partition to time a restart's read."""
 
 
 def machine() -> dict[str, object]:
@@ -81,7 +84,7 @@ def scrape(port: int) -> str:
         return response.read().decode()
 
 
-def online(corpus, workdir: Path, group: ProcessGroup) -> dict[str, float]:  # noqa: ANN001
+def online(corpus, workdir: Path, group: ProcessGroup, state_records: dict[bytes, bytes]) -> dict[str, float]:  # noqa: ANN001
     bootstrap = start_tansu(group, workdir)
     base = Settings(kafka_bootstrap_servers=bootstrap, broker_profile=BrokerProfile.EMBEDDED, metrics_port=0,
                     data_dir=str(workdir / "data"), log_level="WARNING", topic_partitions=4)
@@ -137,6 +140,9 @@ def online(corpus, workdir: Path, group: ProcessGroup) -> dict[str, float]:  # n
     results["p50_end_to_end_ms_at_1k"] = live.percentile(counted.latencies_ms, 0.5)
     results["p99_ms_at_1k"] = live.histogram_p99_ms(scrape(settings.metrics_port), "policyguard_processing_seconds")
     worker.stop()
+    results["changelog_read_s"] = asyncio.run(live.changelog_read_s(bootstrap, live.run_settings(base, "restart"),
+                                                                     state_records))
+    print(f"  read {len(state_records):,} state records back in {results['changelog_read_s']:.1f} s", file=sys.stderr)
     print(f"  1,000 events/s offered: p99 {results['p99_ms_at_1k']:.2f} ms processing, end to end "
           f"p50 {results['p50_end_to_end_ms_at_1k']:.1f} ms / p99 {results['p99_end_to_end_ms_at_1k']:.1f} ms",
           file=sys.stderr)
@@ -149,7 +155,7 @@ GOALS = (
     ("two_workers_speedup", ">=", 1.5, "two workers / one, 4 partitions"),
     ("p99_ms_at_1k", "<", 5.0, "p99 processing per event at 1,000/s offered (ms)"),
     ("max_loop_stall_ms_at_1m_policies", "<", 100.0, "longest hold of the loop, 1M policies (ms)"),
-    ("restart_serving_s_at_1m_policies", "<=", 30.0, "restart with local state, 1M policies (s)"),
+    ("restart_serving_s_at_1m_policies", "<=", 30.0, "restart: changelog read + restore, 1M policies (s)"),
     ("state_bytes_per_policy", "<=", 2048.0, "bytes per tracked policy"),
 )
 
@@ -179,14 +185,15 @@ def main() -> int:
         results.update(offline(lines, workdir))
         print(f"  replay {results['replay_events_per_s']:,.0f}/s, orjson.loads {results['decode_only_events_per_s']:,.0f}/s",
               file=sys.stderr)
-        scale = measure(corpus, args.policies, NOW)
+        templates = corpus_states(corpus, NOW)
+        scale = measure(templates, corpus, args.policies, NOW)
         factor = ONE_MILLION / args.policies
         results.update({
             "state_policies_measured": scale.policies,
             "state_bytes_per_policy": scale.blob_bytes_per_policy,
             "state_memory_bytes_per_policy": scale.memory_bytes_per_policy,
             "restore_s_measured": scale.restore_s,
-            "restart_serving_s_at_1m_policies": scale.restore_s * factor,
+            "restore_s_at_1m_policies": scale.restore_s * factor,
             "max_loop_stall_ms_at_1m_policies": scale.max_stall_ms,
             "max_gc_pause_ms_at_scale": scale.max_gc_pause_ms,
         })
@@ -194,7 +201,13 @@ def main() -> int:
               f"{scale.memory_bytes_per_policy:,.0f} B in memory each", file=sys.stderr)
         if not args.skip_live:
             with ProcessGroup() as group:
-                results.update(online(corpus, workdir, group))
+                results.update(online(corpus, workdir, group, cloned(templates, CHANGELOG_SAMPLE)))
+            # The read ends after EMPTY_FETCHES_TO_STOP empty fetches: a constant, not scaled.
+            tail = EMPTY_FETCHES_TO_STOP * FETCH_TIMEOUT_S
+            read = results.pop("changelog_read_s")
+            results["changelog_read_s_at_1m_policies"] = (read - tail) * ONE_MILLION / CHANGELOG_SAMPLE + tail
+            results["restart_serving_s_at_1m_policies"] = (results["restore_s_at_1m_policies"]
+                                                           + results["changelog_read_s_at_1m_policies"])
             results["worker_vs_raw_core_ratio"] = results["worker_events_per_s"] / results["raw_core_events_per_s"]
             results["worker_vs_passthrough_ratio"] = (results["worker_events_per_s"]
                                                       / results["raw_passthrough_events_per_s"])
@@ -225,7 +238,8 @@ def print_table(results: dict[str, object], policies: int) -> None:
         if key in results:
             print(f"  {label:<50} {results[key]:>10,.3f} {op} {target:<7} {verdict(float(results[key]), op, target)}")
     if policies != ONE_MILLION:
-        print(f"  (1M-policy figures: restore scaled linearly from {policies:,}; stall measured at {policies:,})")
+        print(f"  (1M-policy figures: restore scaled linearly from {policies:,}; stall measured at {policies:,}; "
+              f"changelog read scaled from {CHANGELOG_SAMPLE:,})")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-import orjson
-
 from streams.core.detection import PolicyMachine, PolicyState, StreamTimes
 from streams.core.detection.machine import Clock
 from streams.core.detection.state import STATE_VERSION
@@ -158,17 +156,26 @@ class PartitionTask:
                        blobs=blobs, indexed=indexed)
 
 
+_INDEX_ENTRY = json.JSONDecoder()
+INDEX_ENTRY_BYTES = 1024
+"""The index entry leads the record and is ~150 bytes (three timestamps and a channel)."""
+
+
 def _peek(blob: bytes) -> tuple[dict[Clock, datetime], str | None] | None:
-    """The deadlines and open hold's channel stored with a state, without building the state;
-    None when the record does not carry them (then it is parsed, which also checks it)."""
+    """The deadlines and open hold's channel from the index entry leading a stored state,
+    without building the state; None when the record has no entry (then it is parsed, which
+    also checks it)."""
+    head = blob[:INDEX_ENTRY_BYTES].decode("utf-8", errors="ignore")
+    prefix = '{"v":%d,"pg":' % STATE_VERSION
+    if not head.startswith(prefix):
+        return None
     try:
-        document = orjson.loads(blob)
-        if document.get("v") != STATE_VERSION or not isinstance(document.get("due"), dict):
-            return None
-        deadlines = {Clock(clock): datetime.fromisoformat(at) for clock, at in document["due"].items()}
-        hold = document.get("hold")
-        channel = (hold.get("channel") or "UNKNOWN") if isinstance(hold, dict) else None
-    except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
+        entry, _ = _INDEX_ENTRY.raw_decode(head, len(prefix))
+        deadlines = {Clock(clock): datetime.fromisoformat(at) for clock, at in entry["due"].items()}
+        channel = entry.get("hold")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if channel is not None and not isinstance(channel, str):
         return None
     return deadlines, channel
 

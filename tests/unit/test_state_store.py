@@ -83,7 +83,7 @@ def test_a_stored_state_that_cannot_be_read_costs_its_policys_events_not_the_par
     driver.pipe(Stream.POLICY, policy_event(event_id="b1", policy_no="PB"))
     broken = json.loads(driver.changelog[0][b"PA"])
     broken["slots"] = "not a list"  # right version and deadlines, unreadable body
-    driver.changelog[0][b"PA"] = json.dumps(broken).encode()
+    driver.changelog[0][b"PA"] = json.dumps(broken, separators=(",", ":"), ensure_ascii=False).encode()
     driver.restart()
     driver.pipe(Stream.POLICY, policy_event(event_id="a2", policy_no="PA", event_type="APPLICATION_AMENDED"))
     driver.pipe(Stream.POLICY, policy_event(event_id="b2", policy_no="PB", event_type="APPLICATION_AMENDED"))

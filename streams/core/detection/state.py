@@ -142,15 +142,19 @@ class PolicyState(BaseModel):
     terminated_at: AwareDatetime | None = None
 
     def to_json(self, due: Mapping[str, datetime] | None = None) -> bytes:
-        """The changelog value. ``due`` (the policy's next deadline per stream clock) is written
-        beside the state so a restart can index every policy without parsing its state; readers
-        of the state ignore it.
+        """The changelog value. With ``due`` (the policy's next deadline per stream clock) an
+        index entry leads the record, ``"pg":{"due":{…},"hold":channel}``, so a restart can
+        index every policy from the record's first bytes without parsing its state; readers of
+        the state ignore it.
         """
         # The version is written even though it is the default: a reader must never guess it.
         body = self.model_dump_json(exclude_defaults=True, exclude={"v"}).encode()
         head = b'{"v":%d,' % self.v
         if due is not None:
-            head += b'"due":%s,' % json.dumps({clock: at.isoformat() for clock, at in due.items()}).encode()
+            entry: dict[str, Any] = {"due": {clock: at.isoformat() for clock, at in due.items()}}
+            if self.hold is not None:
+                entry["hold"] = self.hold.channel.value if self.hold.channel else "UNKNOWN"
+            head += b'"pg":%s,' % json.dumps(entry, separators=(",", ":")).encode()
         return head + body[1:]  # policy_no is required, so the body is never "{}"
 
     @classmethod
