@@ -4,8 +4,8 @@ The worker and ``policyguard replay`` both drive a :class:`Processor` over
 :class:`~streams.core.task.PartitionTask` values; neither has logic of its own beyond
 moving bytes. Every stage an input passes (decode and rules, detection, encoding, the
 state it leaves) is guarded: a failure anywhere becomes a quarantine record for that input
-naming the stage, the policy keeps its previous state (restored from its serialised form
-taken before the stage), and the next record is processed. Nothing here raises for any input.
+naming the stage, the policy keeps its previous state (restored from its form as last
+committed), and the next record is processed. Nothing here raises for any input.
 """
 from __future__ import annotations
 
