@@ -173,7 +173,7 @@ async def passthrough(bootstrap: str, settings: Settings, expected: int) -> Coun
         futures = [await producer.send(settings.topic_quarantine, m.value, key=m.key) for m in messages]
         await asyncio.gather(*futures)
 
-    return await _loop(bootstrap, settings, "bench-passthrough", expected, handle)
+    return await _loop(bootstrap, settings, f"{settings.app_id}-passthrough", expected, handle)
 
 
 async def raw_core(bootstrap: str, settings: Settings, expected: int) -> Counted:
@@ -205,7 +205,7 @@ async def raw_core(bootstrap: str, settings: Settings, expected: int) -> Counted
                    for p in touched for key, blob in tasks[p].take_dirty().items()]
         await asyncio.gather(*futures)
 
-    return await _loop(bootstrap, settings, "bench-raw-core", expected, handle)
+    return await _loop(bootstrap, settings, f"{settings.app_id}-raw-core", expected, handle)
 
 
 async def measure_loop(bootstrap: str, settings: Settings, expected: int,

@@ -84,7 +84,8 @@ def scrape(port: int) -> str:
         return response.read().decode()
 
 
-def online(corpus, workdir: Path, group: ProcessGroup, state_records: dict[bytes, bytes]) -> dict[str, float]:  # noqa: ANN001
+def online(corpus, workdir: Path, group: ProcessGroup, state_records: dict[bytes, bytes],  # noqa: ANN001
+           repeat: int) -> dict[str, float]:
     bootstrap = start_tansu(group, workdir)
     base = Settings(kafka_bootstrap_servers=bootstrap, broker_profile=BrokerProfile.EMBEDDED, metrics_port=0,
                     data_dir=str(workdir / "data"), log_level="WARNING", topic_partitions=4)
@@ -94,32 +95,41 @@ def online(corpus, workdir: Path, group: ProcessGroup, state_records: dict[bytes
     asyncio.run(live.publish(bootstrap, base, corpus))
     print(f"  published {n:,} events to 2 topics × 4 partitions", file=sys.stderr)
 
-    settings = live.run_settings(base, "passthrough")
-    counted = asyncio.run(live.measure_loop(bootstrap, settings, n, live.passthrough, [settings.topic_quarantine]))
-    results["raw_passthrough_events_per_s"] = counted.rate
-    print(f"  raw passthrough loop: {counted.rate:,.0f}/s", file=sys.stderr)
+    def passthrough(tag: str) -> float:
+        settings = live.run_settings(base, tag)
+        return asyncio.run(live.measure_loop(bootstrap, settings, n, live.passthrough,
+                                             [settings.topic_quarantine])).rate
 
-    settings = live.run_settings(base, "core")
-    counted = asyncio.run(live.measure_loop(bootstrap, settings, n, live.raw_core, live.routed_topics(settings)))
-    results["raw_core_events_per_s"] = counted.rate
-    print(f"  raw aiokafka loop with the core: {counted.rate:,.0f}/s", file=sys.stderr)
+    def raw_core(tag: str) -> float:
+        settings = live.run_settings(base, tag)
+        return asyncio.run(live.measure_loop(bootstrap, settings, n, live.raw_core, live.routed_topics(settings))).rate
 
-    settings = live.run_settings(base, "one")
-    settings = settings.model_copy(update={"metrics_port": free_port()})
-    worker = live.start_worker(group, settings, workdir, "worker-one")
-    counted = asyncio.run(live.count(bootstrap, live.routed_topics(settings), n, 900))
-    results["worker_events_per_s"] = counted.rate
-    results["worker_idle_cpu_percent"] = live.idle_cpu_percent(worker.pid) if worker.running() else float("nan")
-    worker.stop()
-    print(f"  worker: {counted.rate:,.0f}/s ({counted.seen:,} routed)", file=sys.stderr)
+    def workers(tag: str, count: int) -> float:
+        settings = live.run_settings(base, tag).model_copy(update={"metrics_port": free_port() if count == 1 else 0})
+        started = [live.start_worker(group, settings, workdir, f"worker-{tag}-{i}") for i in range(count)]
+        counted = asyncio.run(live.count(bootstrap, live.routed_topics(settings), n, 900))
+        if count == 1:
+            idle = live.idle_cpu_percent(started[0].pid) if started[0].running() else float("nan")
+            results["worker_idle_cpu_percent"] = min(results.get("worker_idle_cpu_percent", idle), idle)
+        for worker in started:
+            worker.stop()
+        if counted.seen < live.mark_of(n):
+            raise RuntimeError(f"{count} worker(s) routed {counted.seen} of {n} inputs")
+        return counted.rate
 
-    settings = live.run_settings(base, "two")
-    workers = [live.start_worker(group, settings, workdir, f"worker-two-{i}") for i in range(2)]
-    counted = asyncio.run(live.count(bootstrap, live.routed_topics(settings), n, 900))
-    results["two_workers_events_per_s"] = counted.rate
-    for worker in workers:
-        worker.stop()
-    print(f"  two workers: {counted.rate:,.0f}/s ({counted.seen:,} routed)", file=sys.stderr)
+    # Rounds side by side, best of each: a busy neighbour on a shared machine slows one run,
+    # never speeds one up.
+    runs: dict[str, list[float]] = {key: [] for key in ("raw_passthrough", "raw_core", "worker", "two_workers")}
+    for round_ in range(repeat):
+        runs["raw_passthrough"].append(passthrough(f"passthrough-{round_}"))
+        runs["raw_core"].append(raw_core(f"core-{round_}"))
+        runs["worker"].append(workers(f"one-{round_}", 1))
+        runs["two_workers"].append(workers(f"two-{round_}", 2))
+        print("  round {}: passthrough {:,.0f}/s, raw loop with the core {:,.0f}/s, worker {:,.0f}/s, "
+              "two workers {:,.0f}/s".format(round_ + 1, *(values[-1] for values in runs.values())), file=sys.stderr)
+    for key, values in runs.items():
+        results[f"{key}_events_per_s"] = max(values)
+        results[f"{key}_runs"] = values  # type: ignore[assignment]
 
     inputs = ("bench.p99.policy-events", "bench.p99.endorsement-events")
     settings = live.run_settings(base, "p99", inputs=inputs).model_copy(update={"metrics_port": free_port()})
@@ -172,6 +182,7 @@ def main() -> int:
                         help="policies in state for the scale measurements (figures at 1M scale linearly)")
     parser.add_argument("--out", default="bench/results", help="directory for <date>.json")
     parser.add_argument("--skip-live", action="store_true", help="only the broker-free measurements")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds of the live measurements (best of each)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="policyguard-bench-"))
     started = time.monotonic()
@@ -201,7 +212,7 @@ def main() -> int:
               f"{scale.memory_bytes_per_policy:,.0f} B in memory each", file=sys.stderr)
         if not args.skip_live:
             with ProcessGroup() as group:
-                results.update(online(corpus, workdir, group, cloned(templates, CHANGELOG_SAMPLE)))
+                results.update(online(corpus, workdir, group, cloned(templates, CHANGELOG_SAMPLE), args.repeat))
             # The read ends after EMPTY_FETCHES_TO_STOP empty fetches: a constant, not scaled.
             tail = EMPTY_FETCHES_TO_STOP * FETCH_TIMEOUT_S
             read = results.pop("changelog_read_s")
