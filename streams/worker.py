@@ -55,7 +55,7 @@ def run_worker(settings: Settings) -> int:
     @app.task
     async def quiet_client_loggers() -> None:
         # aiokafka builds a debug record per sent message when its logger inherits DEBUG
-        # (FAUST_THROUGHPUT.md): pin the client libraries to the configured level.
+        # (README "How it works", throughput): pin the client libraries to the configured level.
         level = max(logging.getLevelName(settings.log_level), logging.INFO)
         for name in ("aiokafka", "kafka", "faust", "mode"):
             logging.getLogger(name).setLevel(level)
