@@ -127,6 +127,13 @@ def test_sales_agents_edit_costs_200_and_100() -> None:
     alert, = run(confirmed(P) + [edit(actor=AGENT)]).alerts
     assert alert["penalty"] == {"direct_cny": 200, "supervisor_cny": 100}
     assert alert["responsible"]["role"] == "SALES_AGENT"
+    # The supervisor's id never runs into the amount (it read 主管S0001100元).
+    assert "处罚本人200元、其主管（S0001）100元" in alert["summary_zh"]
+
+
+def test_a_penalty_without_a_known_supervisor_names_the_role_only() -> None:
+    alert, = run(confirmed(P) + [edit(actor=dict(CLERK, supervisor_id=None))]).alerts
+    assert "处罚本人100元、其主管50元" in alert["summary_zh"]
 
 
 def test_teller_customer_and_system_are_named_without_penalty() -> None:

@@ -65,7 +65,8 @@ def unauthorized_edit_alert(
     )
     who = f"{ROLE_ZH.get(responsible.role, '人员') if responsible.role else '人员'}{responsible.user_id or '未知'}"
     how = f"通过未经客户授权的保全{via_endorsement}" if via_endorsement else "在无客户授权保全的情况下"
-    supervisor = f"主管{responsible.supervisor_id}" if responsible.supervisor_id else "其主管"
+    # The id in brackets: run together with the amount it read as one number (主管OP010050元).
+    supervisor = f"其主管（{responsible.supervisor_id}）" if responsible.supervisor_id else "其主管"
     fine = f"，按规定处罚本人{penalty.direct_cny}元、{supervisor}{penalty.supervisor_cny}元" if penalty else ""
     summary = f"保单{policy_no}承保确认后，{who}{how}修改了{what}{fine}；请核实并恢复客户确认的信息。"
     return Alert(
