@@ -43,6 +43,26 @@ def read_records(path: Path) -> Iterator[tuple[int, bytes]]:
             yield number, line.rstrip(b"\r\n")
 
 
+class ReplayInputError(ValueError):
+    """An input or output path replay cannot use; the message names it and says why."""
+
+
+def check_paths(files: Sequence[Path], out_dir: Path) -> None:
+    """Every problem with the paths at once, before anything is read or written."""
+    problems = []
+    for path in files:
+        if path.is_dir():
+            problems.append(f"{path} is a directory, not a JSON Lines file")
+        elif not path.exists():
+            problems.append(f"input file not found: {path}")
+    if out_dir.exists() and not out_dir.is_dir():
+        problems.append(f"--out {out_dir} exists and is not a directory (replay writes five files into a directory)")
+    elif not out_dir.exists() and out_dir.parent.exists() and not out_dir.parent.is_dir():
+        problems.append(f"--out {out_dir}: {out_dir.parent} is not a directory")
+    if problems:
+        raise ReplayInputError("; ".join(problems))
+
+
 def replay(
     files: Sequence[Path],
     out_dir: Path,
@@ -56,9 +76,7 @@ def replay(
     validator_version: str = __version__,
 ) -> ReplaySummary:
     """Judge every line, keep per-policy state in memory, and resolve held edits at the end."""
-    missing = [str(path) for path in files if not path.is_file()]
-    if missing:
-        raise FileNotFoundError(f"input file not found: {', '.join(missing)}")
+    check_paths(files, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     processor = Processor(ruleset, detection, max_message_bytes=max_message_bytes,
                           validator_version=validator_version)

@@ -26,7 +26,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from streams.core.rules_config import RulesConfigError
-    from streams.replay import REPLAY_FILES, replay
+    from streams.replay import REPLAY_FILES, ReplayInputError, replay
     from streams.rules_file import load_ruleset
 
     def progress(count: int) -> None:
@@ -37,10 +37,16 @@ def _replay(args: argparse.Namespace) -> int:
         ruleset = load_ruleset(args.rules if args.rules is not None else settings.rules_file)
         summary = replay([Path(f) for f in args.files], Path(args.out), ruleset=ruleset,
                          detection=settings.detection(), progress=progress)
-    except (FileNotFoundError, IsADirectoryError, PermissionError, RulesConfigError) as exc:
+    except ReplayInputError as exc:
         print(f"policyguard replay: {exc}", file=sys.stderr)
         return 2
+    except (OSError, RulesConfigError) as exc:
+        reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else str(exc)
+        print(f"policyguard replay: {reason}", file=sys.stderr)
+        return 2
     outcomes = ", ".join(f"{k} {summary.outcomes[k]}" for k in ("clean", "clean_with_warnings", "quarantined"))
+    if summary.duplicates:
+        outcomes += f", duplicates skipped {summary.duplicates} (the same event_id and bytes seen before)"
     print(f"replayed {summary.records} records from {len(args.files)} file(s): {outcomes}")
     if summary.reasons:
         print("quarantine reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.reasons.items())))

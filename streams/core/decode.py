@@ -50,7 +50,9 @@ def decode_object(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
-        raise DecodeFailure(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        # exc.msg may end in "starting at" itself ("Unterminated string starting at"): keep the
+        # position apart so the reason never reads "starting at at line 1".
+        raise DecodeFailure(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
         raise DecodeFailure("not valid JSON: nested too deeply") from None
     except ValueError:  # int() refusing a number of thousands of digits

@@ -65,6 +65,36 @@ def test_missing_file_is_a_clear_error_and_writes_nothing(tmp_path: Path, capsys
     assert not (tmp_path / "out").exists()
 
 
+def test_a_directory_as_input_and_a_file_as_out_are_named_with_why(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    taken = tmp_path / "taken.txt"
+    taken.write_text("mine")
+    assert main(["replay", str(tmp_path), "--out", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path} is a directory, not a JSON Lines file" in err
+    assert f"--out {taken} exists and is not a directory" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert taken.read_text() == "mine"
+
+
+def test_the_summary_adds_up_and_names_the_duplicates_it_skipped(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    line = (SAMPLES / "policy-events.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    source = tmp_path / "twice.jsonl"
+    source.write_text(f"{line}\n{line}\n", encoding="utf-8")
+    assert main(["replay", str(source), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "replayed 2 records from 1 file(s): clean 1, clean_with_warnings 0, quarantined 0, duplicates skipped 1" in out
+
+
+def test_a_decode_error_names_its_position_once(tmp_path: Path) -> None:
+    source = tmp_path / "cut.jsonl"
+    source.write_text('{"event_id": "cut\n', encoding="utf-8")
+    assert main(["replay", str(source), "--out", str(tmp_path / "out")]) == 0
+    record, = read(tmp_path / "out" / "quarantine.jsonl")
+    assert record["errors"] == ["not valid JSON: Unterminated string starting at (line 1, column 14)"]
+
+
 @pytest.mark.parametrize("command", ["demo", "worker", "replay", "produce", "schemas"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
