@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.alert import Penalty
@@ -113,8 +113,7 @@ class Settings(BaseSettings):
         """The environment that reproduces these settings in a child process."""
         env: dict[str, str] = {}
         for name, value in self.model_dump(mode="json", exclude_none=True).items():
-            key = name.upper() if name in ("kafka_bootstrap_servers", "redis_url") else f"POLICYGUARD_{name.upper()}"
-            env[key] = json.dumps(value) if isinstance(value, dict | list) else str(value)
+            env[env_name(name)] = json.dumps(value) if isinstance(value, dict | list) else str(value)
         return env
 
     def group_timeouts(self) -> tuple[float, float, float]:
@@ -124,3 +123,23 @@ class Settings(BaseSettings):
             self.heartbeat_interval_s or heartbeat,
             self.rebalance_timeout_s or rebalance,
         )
+
+
+UNPREFIXED = ("kafka_bootstrap_servers", "redis_url")
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return field.upper() if field in UNPREFIXED else f"POLICYGUARD_{field.upper()}"
+
+
+def settings_errors(exc: ValidationError) -> list[str]:
+    """One ``VARIABLE: what is wrong`` per problem; the offending value is not echoed (it may
+    be a secret or a URL with a password)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        field = str(error["loc"][0]).lower() if error["loc"] else ""
+        variable = env_name(field) if field else "(settings)"
+        lines.append(f"{variable}: {error['msg']}")
+    return lines
+

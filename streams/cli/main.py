@@ -7,9 +7,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from schemas.export import CHECKED_IN_DIR
 from streams import __version__
-from streams.settings import Settings
+from streams.settings import Settings, settings_errors
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -144,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print(f"policyguard {args.command}: bad setting: " + "; ".join(settings_errors(exc)), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -95,6 +95,17 @@ def test_a_decode_error_names_its_position_once(tmp_path: Path) -> None:
     assert record["errors"] == ["not valid JSON: Unterminated string starting at (line 1, column 14)"]
 
 
+@pytest.mark.parametrize("command", [["worker"], ["replay", "x.jsonl", "--out", "out"], ["demo"]])
+def test_a_bad_setting_is_one_line_naming_the_variable(command: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("POLICYGUARD_SESSION_TIMEOUT_S", "soon-ish")
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"policyguard {command[0]}: bad setting: POLICYGUARD_SESSION_TIMEOUT_S: Input should be a valid "
+                   "number, unable to parse string as a number")
+    assert "soon-ish" not in err
+
+
 @pytest.mark.parametrize("command", ["demo", "worker", "replay", "produce", "schemas"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
