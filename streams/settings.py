@@ -71,6 +71,7 @@ class Settings(BaseSettings):
         default_factory=dict, description='JSON, e.g. {"SALES_AGENT": {"direct_cny": 300, "supervisor_cny": 150}}'
     )
     timer_interval_s: float = Field(default=1.0, gt=0, description="how often held edits and holds are checked")
+    connect_timeout_s: float = Field(default=30.0, gt=0, description="how long to wait for the broker at start")
     idle_after_s: float = Field(
         default=5.0, gt=0,
         description="a topic partition with no record for this long is caught up: the wall clock stands in for its time",

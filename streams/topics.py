@@ -6,6 +6,9 @@ endorsements would be judged by a worker that never sees its policy events.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -14,23 +17,52 @@ from streams.changelog import changelog_topic
 from streams.settings import Settings
 
 
+log = logging.getLogger("policyguard.topics")
+
+
 class TopicSetupError(RuntimeError):
     pass
 
 
+PROGRESS_EVERY_S = 5.0
+
+
+@contextmanager
+def _client_quiet() -> Iterator[None]:
+    """aiokafka logs an ERROR for every failed attempt (60 lines in 30 s): while we wait for
+    the broker, our own progress lines say it once."""
+    client = logging.getLogger("aiokafka")
+    level = client.level
+    client.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        client.setLevel(level)
+
+
 async def _connect(bootstrap: str, timeout_s: float) -> AIOKafkaAdminClient:
-    deadline = asyncio.get_running_loop().time() + timeout_s
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reported = started
     last: Exception | None = None
-    while asyncio.get_running_loop().time() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-        try:
-            await admin.start()
-            return admin
-        except KafkaError as exc:
-            last = exc
-            await admin.close()
+    with _client_quiet():
+        while loop.time() - started < timeout_s:
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
+                                        request_timeout_ms=int(min(10.0, timeout_s) * 1000))
+            try:
+                await admin.start()
+                return admin
+            except KafkaError as exc:
+                last = exc
+                await admin.close()
+            if loop.time() - reported >= PROGRESS_EVERY_S:
+                reported = loop.time()
+                log.warning("waiting for Kafka at %s: not reachable yet (%.0f of %.0f s)", bootstrap,
+                            reported - started, timeout_s)
             await asyncio.sleep(0.5)
-    raise TopicSetupError(f"cannot reach Kafka at {bootstrap} within {timeout_s:.0f}s: {last}")
+    raise TopicSetupError(
+        f"cannot reach Kafka at {bootstrap} within {timeout_s:.0f} s ({type(last).__name__ if last else 'timeout'}); "
+        "check KAFKA_BOOTSTRAP_SERVERS and that the broker is up (POLICYGUARD_CONNECT_TIMEOUT_S sets the wait)")
 
 
 async def partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
@@ -38,11 +70,12 @@ async def partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dic
     return {entry["topic"]: len(entry["partitions"]) for entry in described}
 
 
-async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, int]:
+async def ensure_topics(settings: Settings, timeout_s: float | None = None) -> dict[str, int]:
     """Create missing topics, then check co-partitioning; returns partitions per topic."""
     if not settings.kafka_bootstrap_servers:
         raise TopicSetupError("KAFKA_BOOTSTRAP_SERVERS is not set")
-    admin = await _connect(settings.kafka_bootstrap_servers, timeout_s)
+    wait = timeout_s or settings.connect_timeout_s
+    admin = await _connect(settings.kafka_bootstrap_servers, wait)
     try:
         wanted = [*settings.input_topics, *settings.output_topics]
         existing = set(await admin.list_topics())
@@ -68,7 +101,7 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str
             "same partition count, or one policy's events would be split across workers. "
             "Repartition one of them (kafka-topics --alter --partitions N) before starting."
         )
-    counts.update(await _ensure_changelog(settings, counts[policy] or 1, timeout_s))
+    counts.update(await _ensure_changelog(settings, counts[policy] or 1, wait))
     return counts
 
 

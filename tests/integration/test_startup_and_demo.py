@@ -50,6 +50,23 @@ def test_worker_without_broker_setting_explains_itself(tmp_path: Path) -> None:
     assert "KAFKA_BOOTSTRAP_SERVERS is not set" in result.stderr
 
 
+def test_an_unreachable_broker_is_progress_then_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}", "POLICYGUARD_CONNECT_TIMEOUT_S": "6"}
+    result = subprocess.run([sys.executable, "-m", "streams.cli.main", "worker"], env=env, capture_output=True,
+                            text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == (f"policyguard worker: cannot reach Kafka at 127.0.0.1:{port} within 6 s "
+                         "(KafkaConnectionError); check KAFKA_BOOTSTRAP_SERVERS and that the broker is up "
+                         "(POLICYGUARD_CONNECT_TIMEOUT_S sets the wait)")
+    progress = lines[:-1]
+    assert progress and all("waiting for Kafka at" in line for line in progress)  # every 5 s, nothing else
+    assert "aiokafka" not in result.stderr and "Traceback" not in result.stderr
+
+
 def test_demo_accounts_for_every_input_and_exits_zero(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
     result = subprocess.run([sys.executable, "-m", "streams.cli.main", "demo"], env=env, capture_output=True,
