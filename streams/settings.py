@@ -41,31 +41,37 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "POLICYGUARD_REDIS_URL"),
+        description="redis://host:port/db; pinged at worker start when set",
     )
-    broker_profile: BrokerProfile = BrokerProfile.KAFKA
+    broker_profile: BrokerProfile = Field(
+        default=BrokerProfile.KAFKA, description="kafka: Kafka's usual group timeouts; embedded: short ones for tansu"
+    )
 
-    app_id: str = "policyguard"
-    topic_policy_events: str = "policy-events"
-    topic_endorsement_events: str = "endorsement-events"
-    topic_policy_clean: str = "policy-events.clean"
-    topic_endorsement_clean: str = "endorsement-events.clean"
-    topic_quarantine: str = "policyguard.quarantine"
-    topic_alerts: str = "policyguard.alerts"
-    topic_commission: str = "policyguard.commission"
+    app_id: str = Field(default="policyguard", description="Faust app id = consumer group; names the state changelog")
+    topic_policy_events: str = Field(default="policy-events", description="input: policy snapshots")
+    topic_endorsement_events: str = Field(default="endorsement-events", description="input: endorsements (保全)")
+    topic_policy_clean: str = Field(default="policy-events.clean", description="output: validated policy events")
+    topic_endorsement_clean: str = Field(default="endorsement-events.clean", description="output: validated endorsements")
+    topic_quarantine: str = Field(default="policyguard.quarantine", description="output: everything else, with reasons")
+    topic_alerts: str = Field(default="policyguard.alerts", description="output: alerts for operations")
+    topic_commission: str = Field(default="policyguard.commission", description="output: commission HOLD / RELEASE")
     topic_partitions: int = Field(default=1, ge=1, description="for topics PolicyGuard creates")
-    topic_replication_factor: int = Field(default=1, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1, description="for topics PolicyGuard creates")
 
-    session_timeout_s: float | None = Field(default=None, gt=0)
-    heartbeat_interval_s: float | None = Field(default=None, gt=0)
-    rebalance_timeout_s: float | None = Field(default=None, gt=0)
-    offset_reset: str = Field(default="earliest", pattern="^(earliest|latest)$")
+    session_timeout_s: float | None = Field(default=None, gt=0, description="overrides the broker profile's")
+    heartbeat_interval_s: float | None = Field(default=None, gt=0, description="overrides the broker profile's")
+    rebalance_timeout_s: float | None = Field(default=None, gt=0, description="overrides the broker profile's")
+    offset_reset: str = Field(default="earliest", pattern="^(earliest|latest)$",
+                              description="where a new consumer group starts: earliest or latest")
 
     arrival_grace_s: float = Field(default=600.0, ge=0, description="how long a held edit waits for its authorization")
     clock_skew_s: float = Field(default=120.0, ge=0, description="an approval may be this much later than the edit")
     max_lateness_s: float = Field(
         default=300.0, ge=0, description="how far out of event-time order a topic partition may be"
     )
-    hold_deadline_days: float = Field(default=30.0, gt=0)
+    hold_deadline_days: float = Field(
+        default=30.0, gt=0, description="a commission hold open longer raises INTERMEDIARY_CORRECTION_OVERDUE"
+    )
     retention_days: float = Field(default=400.0, gt=0, description="idle or terminated policies are forgotten after")
     penalties: dict[ActorRole, Penalty | None] = Field(
         default_factory=dict, description='JSON, e.g. {"SALES_AGENT": {"direct_cny": 300, "supervisor_cny": 150}}'
@@ -82,9 +88,10 @@ class Settings(BaseSettings):
     )
     rules_file: str | None = Field(default=None, description="TOML rules configuration; unset: the contract's defaults")
     data_dir: str = Field(default="policyguard-data", description="Faust's local state directory")
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = Field(default="0.0.0.0", description="address /metrics listens on")
     metrics_port: int = Field(default=9464, ge=0, le=65535, description="0 disables /metrics")
-    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+                           description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
 
     @property
     def input_topics(self) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from schemas.export import CHECKED_IN_DIR
 from streams import __version__
-from streams.settings import Settings, settings_errors
+from streams.settings import Settings, env_name, settings_errors
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -107,7 +107,9 @@ def parser() -> argparse.ArgumentParser:
         "worker",
         help="run a production worker",
         description="Consumes the input topics of KAFKA_BOOTSTRAP_SERVERS and writes clean, quarantine, alert and "
-        "commission records. Settings come from the environment (POLICYGUARD_*; see README).",
+        "commission records. Settings come from the environment:",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     worker.set_defaults(run=_worker)
 
@@ -128,8 +130,9 @@ def parser() -> argparse.ArgumentParser:
         help="publish a JSON Lines file to a topic, keyed by policy_no",
         description="Sends each non-blank line as it is (bad lines included) to --topic on KAFKA_BOOTSTRAP_SERVERS.",
     )
-    produce.add_argument("file", metavar="FILE")
-    produce.add_argument("--topic", required=True, metavar="T")
+    produce.add_argument("file", metavar="FILE", help="JSON Lines file; each non-blank line is one record")
+    produce.add_argument("--topic", required=True, metavar="T",
+                         help="topic to publish to, e.g. policy-events or endorsement-events")
     produce.set_defaults(run=_produce)
 
     schemas = commands.add_parser(
@@ -137,9 +140,24 @@ def parser() -> argparse.ArgumentParser:
         help="write the JSON Schemas of every input and output record",
         description="Writes one <record>.schema.json per record, generated from the pydantic models.",
     )
-    schemas.add_argument("--out", default=str(CHECKED_IN_DIR), metavar="DIR", help=f"default: {CHECKED_IN_DIR}")
+    schemas.add_argument("--out", default=str(CHECKED_IN_DIR), metavar="DIR",
+                         help="directory for the schema files (default: the package's schemas/json, "
+                         "which `make schemas` refreshes)")
     schemas.set_defaults(run=_schemas)
     return root
+
+
+def settings_help() -> str:
+    """Every environment variable of the settings model, with its default and meaning."""
+    lines = []
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "unset" if default is None else (default.value if hasattr(default, "value") else default)
+        if isinstance(shown, dict):
+            shown = "the contract's schedule"
+        meaning = f"  {field.description}" if field.description else ""
+        lines.append(f"  {env_name(name)} (default: {shown}){meaning}")
+    return "environment:\n" + "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

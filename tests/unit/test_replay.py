@@ -1,6 +1,7 @@
 """``policyguard replay`` over the shared samples and over bad input."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -112,3 +113,25 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         main([command, "--help"])
     assert exit_.value.code == 0
     assert command in capsys.readouterr().out
+
+
+def test_worker_help_lists_every_setting_with_its_variable_and_meaning(capsys: pytest.CaptureFixture[str]) -> None:
+    from streams.settings import Settings, env_name
+
+    with pytest.raises(SystemExit):
+        main(["worker", "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    for name in Settings.model_fields:
+        line, = (line for line in lines if line.strip().startswith(f"{env_name(name)} (default: "))
+        assert line.split(")", 1)[1].strip(), f"{env_name(name)} has no meaning in --help"
+
+
+def test_every_argument_of_every_command_has_help() -> None:
+    from streams.cli.main import parser
+
+    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    for name, sub in commands.choices.items():
+        for action in sub._actions:  # noqa: SLF001
+            if not isinstance(action, argparse._HelpAction):  # noqa: SLF001
+                assert action.help, f"{name} {action.dest} has no help"
+
