@@ -46,9 +46,23 @@ def run_demo(settings: Settings, *, serve: bool = False, timeout_s: float = 150.
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
+    keep = False  # the folder (its logs) is kept only when the demo failed
+    try:
+        code = _run(settings, workdir, serve, timeout_s, started, say)
+        keep = code not in (0, 130)
+        return code
+    finally:
+        if keep:
+            say(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(settings: Settings, workdir: Path, serve: bool, timeout_s: float, started: float, say: Any) -> int:
+    embedded = not settings.kafka_bootstrap_servers
     with ProcessGroup() as group:
         try:
-            if not settings.kafka_bootstrap_servers:
+            if embedded:
                 bootstrap = start_tansu(group, workdir)
                 settings = settings.model_copy(
                     update={"kafka_bootstrap_servers": bootstrap, "broker_profile": BrokerProfile.EMBEDDED}
@@ -68,7 +82,7 @@ def run_demo(settings: Settings, *, serve: bool = False, timeout_s: float = 150.
                 ).start()
             )
             worker_started = time.monotonic()
-            say(f"started worker (pid {worker.pid}); logs in {workdir}")
+            say(f"started worker (pid {worker.pid}); logs in {workdir} (removed at the end unless the demo fails)")
             pairs = asyncio.run(_publish(settings, scenes()))
             published = [record for record, _ in pairs]
             say(f"published {len(published)} events; waiting until every one is accounted for…")
@@ -94,25 +108,27 @@ def run_demo(settings: Settings, *, serve: bool = False, timeout_s: float = 150.
             if not worker.running():
                 say(f"the worker exited:\n{worker.log_tail()}")
             return 1
-        keep_logs = serve
         try:  # from here on the demo has its answer: Ctrl-C only ends it early
             first = (accounting.first_output_at or worker_started) - worker_started
             _print_summary(say, pairs, accounting, first, time.monotonic() - started)
-            _print_alerts(say, accounting.others.get(settings.topic_alerts, []),
-                          accounting.others.get(settings.topic_commission, []))
-            _print_metrics(say, f"http://127.0.0.1:{metrics_port}/metrics")
+            alerts = accounting.others.get(settings.topic_alerts, [])
+            instructions = accounting.others.get(settings.topic_commission, [])
+            _print_alerts(say, alerts, instructions)
+            _print_metrics(say, f"http://127.0.0.1:{metrics_port}/metrics", serving=serve)
             if accounting.duplicated:
                 say(f"demo failed: {len(accounting.duplicated)} inputs came out more than once")
                 return 1
             if serve:
+                say(f"note: the topics already hold the scenario's {len(published)} inputs, their "
+                    f"{sum(accounting.topics().values())} clean and quarantine records, {len(alerts)} alerts and "
+                    f"{len(instructions)} commission instructions, and /metrics counts them"
+                    + ("; the broker keeps them in memory until the demo stops" if embedded else ""))
                 say("serving: the worker keeps consuming; Ctrl-C stops it, Redis and the broker")
                 say(f"  KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers} REDIS_URL={settings.redis_url}")
                 while worker.running():
                     time.sleep(0.5)
         except KeyboardInterrupt:
             say("stopping")
-    if not keep_logs:
-        shutil.rmtree(workdir, ignore_errors=True)  # kept on failure, for the logs
     return 0
 
 
@@ -185,7 +201,7 @@ def _print_alerts(say: Any, alerts: list[dict[str, Any]], instructions: list[dic
             f"reasons {', '.join(item['reasons'])}")
 
 
-def _print_metrics(say: Any, url: str) -> None:
+def _print_metrics(say: Any, url: str, *, serving: bool) -> None:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
@@ -195,7 +211,10 @@ def _print_metrics(say: Any, url: str) -> None:
     shown = ("policyguard_events_total", "policyguard_alerts_total", "policyguard_unauthorized_edits_total",
              "policyguard_penalty_cny_total", "policyguard_commission_holds_open")
     lines = [line for line in text.splitlines() if line.startswith(shown)]
-    say(f"metrics: {url}")
+    if serving:
+        say(f"metrics: {url}")
+    else:  # the worker stops with the demo: say so rather than hand out an address that is gone
+        say(f"metrics (scraped from {url} before the worker stopped; `policyguard demo --serve` keeps it up):")
     for line in lines:
         say(f"  {line}")
 

@@ -69,6 +69,9 @@ def test_an_unreachable_broker_is_progress_then_one_clear_line(tmp_path: Path) -
 
 def test_demo_accounts_for_every_input_and_exits_zero(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
+    scratch = tmp_path.parent / f"{tmp_path.name}-tmp"
+    scratch.mkdir()
+    env["TMPDIR"] = str(scratch)  # where the demo makes its working folder
     result = subprocess.run([sys.executable, "-m", "streams.cli.main", "demo"], env=env, capture_output=True,
                             text=True, timeout=240, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -77,11 +80,13 @@ def test_demo_accounts_for_every_input_and_exits_zero(tmp_path: Path) -> None:
     assert "(expected" not in out  # every scene ended as the scenario says
     assert re.search(r"totals: clean \d+, clean_with_warnings \d+, quarantined \d+", out)
     assert "DECODE_ERROR" in out and "SCHEMA_ERROR" in out and "ID_CHECKSUM" in out
-    assert re.search(r"metrics: http://127\.0\.0\.1:\d+/metrics", out)
+    assert re.search(r"metrics \(scraped from http://127\.0\.0\.1:\d+/metrics before the worker stopped; "
+                     r"`policyguard demo --serve` keeps it up\):", out)
     assert "policyguard_events_total" in out
     # PII stays masked in what the demo prints.
     assert "13957102846" not in out and "陈晓明" not in out
     assert not list(tmp_path.iterdir()), "the demo must not litter the working directory"
+    assert not list(scratch.iterdir()), "the demo removes its working folder when it succeeds"
 
 
 def _port_open(host_port: str) -> bool:
@@ -108,6 +113,9 @@ def _pid_alive(pid: int) -> bool:
 def test_ctrl_c_stops_the_serving_demo_and_all_its_children(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
     env["PYTHONUNBUFFERED"] = "1"
+    scratch = tmp_path.parent / f"{tmp_path.name}-tmp"
+    scratch.mkdir()
+    env["TMPDIR"] = str(scratch)
     demo = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "demo", "--serve"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     lines: list[str] = []
@@ -122,6 +130,8 @@ def test_ctrl_c_stops_the_serving_demo_and_all_its_children(tmp_path: Path) -> N
                 break
         text = "".join(lines)
         assert "serving" in text, text
+        assert re.search(r"note: the topics already hold the scenario's \d+ inputs, their \d+ clean and quarantine "
+                         r"records, \d+ alerts and \d+ commission instructions", text), text
         broker = re.search(r"KAFKA_BOOTSTRAP_SERVERS=(\S+)", demo.stdout.readline()).group(1)
         redis = re.search(r"started redis-server on redis://([\d.]+:\d+)", text).group(1)
         worker_pid = int(re.search(r"started worker \(pid (\d+)\)", text).group(1))
@@ -137,6 +147,7 @@ def test_ctrl_c_stops_the_serving_demo_and_all_its_children(tmp_path: Path) -> N
     while time.monotonic() < deadline and (_port_open(broker) or _port_open(redis) or _pid_alive(worker_pid)):
         time.sleep(0.2)
     assert not _port_open(broker) and not _port_open(redis) and not _pid_alive(worker_pid)
+    assert not list(scratch.iterdir()), "the serving demo removes its working folder when stopped"
 
 
 def test_worker_refuses_a_bad_rules_file_naming_the_line(tmp_path: Path) -> None:
