@@ -44,6 +44,7 @@ from streams.core.outputs import Output, OutputKind
 from streams.core.processor import Emission, InputRecord, Processor
 from streams.core.ruleset import RuleSet
 from streams.core.task import PartitionTask, freeze_restored
+from streams.health import Health
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,11 @@ def build_app(
     detection: DetectionConfig | None = None,
     partitions: int | None = None,
     clock: Callable[[], datetime] = utc_now,
+    health: Health | None = None,
 ) -> faust.App:
-    """``partitions``: the input topics' partition count."""
+    """``partitions``: the input topics' partition count; ``health`` hears the loop's beats and
+    whether the owned partitions are recovered."""
+    health = health or Health(stale_after_s=float("inf"))
     if not settings.kafka_bootstrap_servers:
         raise ValueError("KAFKA_BOOTSTRAP_SERVERS is not set")
     bootstrap = settings.kafka_bootstrap_servers
@@ -197,6 +201,7 @@ def build_app(
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set[TopicPartition], **_: object) -> None:
+        health.unready("rebalancing: partitions revoked, waiting for the new assignment")
         async with lock:
             drop({tp.partition for tp in revoked if tp.topic == settings.topic_policy_events})
 
@@ -244,11 +249,13 @@ def build_app(
         """Held edits, overdue holds and retention, as stream time (or an idle topic's wall
         clock) reaches them: O(what is due)."""
         nonlocal last_recount
+        health.beat()
         if app.rebalancing:
             return
         try:
             async with lock:
                 await reconcile()
+                health.ready()
                 emission = Emission()
                 for task in tasks.values():
                     mark_idle(task)

@@ -7,10 +7,10 @@ import sys
 
 import faust
 import redis
-from prometheus_client import start_http_server
 
 from streams.app import build_app
 from streams.core.rules_config import RulesConfigError
+from streams.health import Health, serve
 from streams.rules_file import load_ruleset
 from streams.settings import Settings
 from streams.topics import TopicSetupError, ensure_topics
@@ -33,12 +33,30 @@ def check_redis(url: str) -> None:
         client.close()
 
 
+STALE_AFTER_S = 15.0
+"""/healthz fails once the event loop has not beaten for this long (or ten timer intervals)."""
+
+
+def serve_http(settings: Settings, health: Health) -> None:
+    try:
+        serve(settings.metrics_host, settings.metrics_port, health)
+    except OSError as exc:
+        raise WorkerStartError(
+            f"cannot serve /metrics on {settings.metrics_host}:{settings.metrics_port} ({exc.strerror}); "
+            "give each worker on a host its own POLICYGUARD_METRICS_PORT (0 disables it)"
+        ) from None
+    log.info("metrics, healthz and readyz on http://%s:%d/", settings.metrics_host, settings.metrics_port)
+
+
 def run_worker(settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if not settings.kafka_bootstrap_servers:
             raise WorkerStartError("KAFKA_BOOTSTRAP_SERVERS is not set (use `policyguard demo` for a local broker)")
         ruleset = load_ruleset(settings.rules_file)
+        health = Health(stale_after_s=max(STALE_AFTER_S, 10 * settings.timer_interval_s))
+        if settings.metrics_port:
+            serve_http(settings, health)
         if settings.redis_url:
             check_redis(settings.redis_url)
         counts = asyncio.run(ensure_topics(settings))
@@ -47,10 +65,7 @@ def run_worker(settings: Settings) -> int:
         return 2
     log.info("topics ready: %s", ", ".join(f"{name}={n}" for name, n in sorted(counts.items())))
     asyncio.set_event_loop(asyncio.new_event_loop())
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
-        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
-    app = build_app(settings, ruleset, partitions=counts[settings.topic_policy_events])
+    app = build_app(settings, ruleset, partitions=counts[settings.topic_policy_events], health=health)
 
     @app.task
     async def quiet_client_loggers() -> None:

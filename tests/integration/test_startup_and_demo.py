@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,35 @@ def test_worker_without_broker_setting_explains_itself(tmp_path: Path) -> None:
                             text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 2
     assert "KAFKA_BOOTSTRAP_SERVERS is not set" in result.stderr
+
+
+def _http(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def test_worker_is_live_then_ready_and_a_second_on_its_port_says_why_it_cannot_start(
+    servers: Servers, tmp_path: Path, worker_factory
+) -> None:
+    settings = settings_for(servers, tmp_path)
+    worker = worker_factory(settings)
+    port = settings.metrics_port
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _http(port, "/readyz") != 200:
+        assert worker.running(), worker.log_tail()
+        time.sleep(0.2)
+    assert _http(port, "/readyz") == 200 and _http(port, "/healthz") == 200
+
+    second = policyguard(["worker"], settings, tmp_path / "second.log").start()
+    assert second.popen is not None and second.popen.wait(60) == 2
+    assert (f"policyguard worker: cannot serve /metrics on 127.0.0.1:{port} (Address already in use); give each "
+            "worker on a host its own POLICYGUARD_METRICS_PORT (0 disables it)") in second.log_tail()
+    assert worker.running() and _http(port, "/healthz") == 200
 
 
 def test_an_unreachable_broker_is_progress_then_one_clear_line(tmp_path: Path) -> None:

@@ -60,3 +60,16 @@ def test_dashboard_and_rules_only_use_metrics_the_worker_exports() -> None:
     assert used <= CONTRACT_METRICS
     missing = used - exported
     assert not missing, f"dashboards use metrics the worker does not export: {missing}"
+
+
+def test_kubernetes_probes_use_the_workers_health_endpoints_and_evictions_are_one_at_a_time() -> None:
+    import yaml
+
+    documents = {d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "k8s" / "worker.yaml").read_text())}
+    container, = documents["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    budget = documents["PodDisruptionBudget"]["spec"]
+    assert budget["maxUnavailable"] == 1
+    assert budget["selector"] == documents["Deployment"]["spec"]["selector"]
+
