@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9464, ge=0, le=65535, description="0 disables /metrics")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
                            description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    log_format: str = Field(default="text", pattern="^(text|json)$",
+                            description="text, or json: one object per line (time, level, logger, message)")
 
     @property
     def input_topics(self) -> tuple[str, str]:

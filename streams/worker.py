@@ -11,6 +11,7 @@ import redis
 from streams.app import build_app
 from streams.core.rules_config import RulesConfigError
 from streams.health import Health, serve
+from streams.logs import setup_logging
 from streams.rules_file import load_ruleset
 from streams.settings import Settings
 from streams.topics import TopicSetupError, ensure_topics
@@ -49,7 +50,7 @@ def serve_http(settings: Settings, health: Health) -> None:
 
 
 def run_worker(settings: Settings) -> int:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level, settings.log_format)
     try:
         if not settings.kafka_bootstrap_servers:
             raise WorkerStartError("KAFKA_BOOTSTRAP_SERVERS is not set (use `policyguard demo` for a local broker)")
@@ -75,6 +76,8 @@ def run_worker(settings: Settings) -> int:
         for name in ("aiokafka", "kafka", "faust", "mode"):
             logging.getLogger(name).setLevel(level)
 
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
+                          override_logging=False)  # ours, set above: one format for every line
+    worker.spinner = None  # a terminal spinner: in a log file it was nothing but escape codes
     worker.execute_from_commandline()  # returns only via sys.exit on shutdown
     return 0

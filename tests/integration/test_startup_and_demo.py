@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -79,6 +80,23 @@ def test_worker_is_live_then_ready_and_a_second_on_its_port_says_why_it_cannot_s
     assert (f"policyguard worker: cannot serve /metrics on 127.0.0.1:{port} (Address already in use); give each "
             "worker on a host its own POLICYGUARD_METRICS_PORT (0 disables it)") in second.log_tail()
     assert worker.running() and _http(port, "/healthz") == 200
+
+
+def test_json_logs_are_one_object_per_line_from_start_to_stop(servers: Servers, tmp_path: Path) -> None:
+    settings = settings_for(servers, tmp_path).model_copy(update={"log_format": "json", "log_level": "INFO"})
+    worker = policyguard(["worker"], settings, tmp_path / "json.log").start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _http(settings.metrics_port, "/readyz") != 200:
+            assert worker.running(), worker.log_tail()
+            time.sleep(0.2)
+    finally:
+        assert worker.stop() is not None
+    lines = [line for line in (tmp_path / "json.log").read_text().splitlines() if line.strip()]
+    documents = [json.loads(line) for line in lines]  # raises on any line that is not one JSON object
+    assert documents and all(set(d) >= {"time", "level", "logger", "message"} for d in documents)
+    assert any(d["message"].startswith("topics ready") for d in documents)
+    assert any(d["logger"].startswith(("faust", "mode", "aiokafka")) for d in documents)  # the libraries' too
 
 
 def test_an_unreachable_broker_is_progress_then_one_clear_line(tmp_path: Path) -> None:
