@@ -103,7 +103,8 @@ def test_an_unreachable_broker_is_progress_then_one_clear_line(tmp_path: Path) -
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}", "POLICYGUARD_CONNECT_TIMEOUT_S": "6"}
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}", "POLICYGUARD_CONNECT_TIMEOUT_S": "6",
+           "POLICYGUARD_METRICS_PORT": "0"}
     result = subprocess.run([sys.executable, "-m", "streams.cli.main", "worker"], env=env, capture_output=True,
                             text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 2
