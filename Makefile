@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration bench schemas clean
+.PHONY: install demo lint test test-unit test-integration bench schemas clean
 
 install: $(STAMP)
 
@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml scripts/system-deps.sh
 demo: install
 	$(BIN)/policyguard demo
 
-test: install
+lint: install
+	$(BIN)/ruff check streams schemas bench tests
+
+test: install lint
 	$(BIN)/python -m pytest
 
 test-unit: install

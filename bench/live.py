@@ -20,11 +20,11 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.corpus import CorpusEvent
+from streams.changelog import changelog_topic, read_partitions
 from streams.core.origin import Origin, Stream
 from streams.core.outputs import OutputKind
 from streams.core.processor import InputRecord, Processor
 from streams.core.ruleset import RuleSet
-from streams.changelog import changelog_topic, read_partitions
 from streams.embedded.processes import ChildProcess, ProcessGroup
 from streams.settings import Settings
 from streams.topics import ensure_topics

@@ -18,7 +18,6 @@ import tempfile
 import time
 import urllib.request
 from contextlib import chdir
-from dataclasses import asdict
 from datetime import UTC, date, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -27,7 +26,7 @@ from shutil import rmtree
 import orjson
 
 from bench import live
-from bench.corpus import generate, jsonl
+from bench.corpus import generate
 from bench.state_scale import cloned, corpus_states, measure
 from streams.changelog import EMPTY_FETCHES_TO_STOP, FETCH_TIMEOUT_S
 from streams.core.ruleset import RuleSet

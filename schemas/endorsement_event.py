@@ -19,7 +19,6 @@ from schemas.person import Person, PersonField
 from schemas.text import Code, Identifier, OptText
 
 
-
 class Authorization(BaseModel):
     model_config = ConfigDict(extra="allow")
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated, Any
-
 from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 

@@ -16,7 +16,6 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from streams.changelog import changelog_topic
 from streams.settings import Settings
 
-
 log = logging.getLogger("policyguard.topics")
 
 

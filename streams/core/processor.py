@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from schemas.enums import QuarantineReason
-from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
 from streams import __version__
+from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
 from streams.core.origin import Origin, Stream
 from streams.core.outputs import Output, OutputTooLarge, cut_quarantine, fit, quarantine_output
 from streams.core.pipeline import Verdict, build_quarantine, process_record

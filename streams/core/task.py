@@ -166,7 +166,7 @@ def _peek(blob: bytes) -> tuple[dict[Clock, datetime], str | None] | None:
     without building the state; None when the record has no entry (then it is parsed, which
     also checks it)."""
     head = blob[:INDEX_ENTRY_BYTES].decode("utf-8", errors="ignore")
-    prefix = '{"v":%d,"pg":' % STATE_VERSION
+    prefix = f'{{"v":{STATE_VERSION},"pg":'
     if not head.startswith(prefix):
         return None
     try:

@@ -22,7 +22,6 @@ from streams.produce import Published, publish
 from streams.settings import BrokerProfile, Settings
 from streams.topics import TopicSetupError, ensure_topics
 
-
 DEMO_GRACE_S = 5.0  # the demo cannot wait the production 10 minutes for a late authorization
 
 

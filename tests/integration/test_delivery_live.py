@@ -11,10 +11,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.accounting import Accounting, collect
 from streams.cli.main import main
-from streams.embedded.processes import free_port
-from streams.settings import Settings
 from streams.core.origin import Stream
+from streams.embedded.processes import free_port
 from streams.produce import Published, publish
+from streams.settings import Settings
 from streams.topics import ensure_topics
 from tests.integration.conftest import Servers
 from tests.integration.test_detection_live import (

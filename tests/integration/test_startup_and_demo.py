@@ -1,8 +1,6 @@
 """Start-up refusal, the demo end to end, and clean shutdown of every child process."""
 from __future__ import annotations
 
-from collections import Counter
-
 import asyncio
 import json
 import os
@@ -14,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest

@@ -14,7 +14,7 @@ from streams.core.detection import DetectionConfig, PolicyState, StateVersionErr
 from streams.core.driver import TopologyDriver
 from streams.core.origin import Stream
 from streams.core.outputs import OutputKind
-from tests.lifecycle import TELLER, cases, in_time_order, policy, shifted, HOLDER
+from tests.lifecycle import HOLDER, TELLER, cases, in_time_order, policy, shifted
 from tests.oracle import encode, policy_event, wrong_check
 from tests.poison import LARGE, POISON, mixed, valid
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from schemas.enums import Severity
 from streams.core.labels_zh import party_zh
 from streams.core.masking import mask_phone
-from streams.core.rules.mobile_format import MOBILE
 from streams.core.rules.memo import per_value
+from streams.core.rules.mobile_format import MOBILE
 from streams.core.rules.registry import Hit, RuleContext, rule
 from streams.core.thresholds import Thresholds
 

@@ -12,8 +12,8 @@ from schemas.enums import Severity
 from streams.core.labels_zh import field_zh, party_zh
 from streams.core.masking import mask_phone
 from streams.core.rules.landline_format import LANDLINE
-from streams.core.rules.mobile_format import MOBILE
 from streams.core.rules.memo import per_value
+from streams.core.rules.mobile_format import MOBILE
 from streams.core.rules.registry import Hit, RuleContext, rule
 from streams.core.thresholds import Thresholds
 
