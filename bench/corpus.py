@@ -183,20 +183,13 @@ def _policy_events(book: _Book, number: int, start: datetime) -> list[tuple[Stre
     if roll < 0.06:  # a clerk edits the phone on their own: unauthorized
         holder["mobile"] = insureds[0]["mobile"] = book.mobile()
         policy("CUSTOMER_INFO_UPDATED", edit_at, clerk)
-    elif roll < 0.14:  # the customer asks through an endorsement, then the clerk applies it
+    elif roll < 0.16:  # the customer asks through an endorsement; the clerk applies it, approved (8 %) or not (2 %)
+        decision = "ENDORSEMENT_APPROVED" if roll < 0.14 else "ENDORSEMENT_REJECTED"
         new = book.mobile()
         number_e = f"E{policy_no[1:]}"
         endorsement("ENDORSEMENT_REQUESTED", edit_at - timedelta(hours=2), number_e, new, {
             "user_id": "C-" + policy_no, "role": "CUSTOMER", "supervisor_id": None, "department": None})
-        endorsement("ENDORSEMENT_APPROVED", edit_at - timedelta(minutes=30), number_e, new, clerk)
-        holder["mobile"] = insureds[0]["mobile"] = new
-        policy("CUSTOMER_INFO_UPDATED", edit_at, clerk)
-    elif roll < 0.16:  # rejected, applied anyway
-        new = book.mobile()
-        number_e = f"E{policy_no[1:]}"
-        endorsement("ENDORSEMENT_REQUESTED", edit_at - timedelta(hours=2), number_e, new, {
-            "user_id": "C-" + policy_no, "role": "CUSTOMER", "supervisor_id": None, "department": None})
-        endorsement("ENDORSEMENT_REJECTED", edit_at - timedelta(minutes=30), number_e, new, clerk)
+        endorsement(decision, edit_at - timedelta(minutes=30), number_e, new, clerk)
         holder["mobile"] = insureds[0]["mobile"] = new
         policy("CUSTOMER_INFO_UPDATED", edit_at, clerk)
     return events
