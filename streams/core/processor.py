@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from schemas.enums import QuarantineReason
 from streams import __version__
 from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
+from streams.core.detection.machine import Clock
 from streams.core.origin import Origin, Stream
 from streams.core.outputs import Output, OutputTooLarge, cut_quarantine, fit, quarantine_output
 from streams.core.pipeline import Verdict, build_quarantine, process_record
@@ -112,7 +113,7 @@ class Processor:
             stage = "encode"
             outputs = [fit(output, self.max_message_bytes) for output in step.outputs]
             stage = "state"
-            blob = self._state_blob(step.state) if key is not None and not step.duplicate else None
+            blob, deadlines = self._stored(step.state) if key is not None and not step.duplicate else (None, None)
         except Exception as exc:  # noqa: BLE001 - a defect must cost one record, never the partition
             emission.stage_errors[stage] += 1
             log.error("stage %s failed on %s: %s", stage, _where(record.origin), type(exc).__name__)
@@ -124,7 +125,7 @@ class Processor:
             emission.outputs += outputs
             emission.steps.append(step)
             if key is not None and not step.duplicate:
-                task.commit(key, step.state, blob)
+                task.commit(key, step.state, blob, deadlines)
         emission.verdicts.append((verdict, time.perf_counter() - started))
         if verdict.event is not None:
             stream = record.stream or verdict.stream
@@ -167,7 +168,7 @@ class Processor:
             rollback = task.blob_of(key)
             step = run(state)
             outputs = [fit(output, self.max_message_bytes) for output in step.outputs]
-            blob = self._state_blob(step.state)
+            blob, deadlines = self._stored(step.state)
         except Exception as exc:  # noqa: BLE001 - see docstring
             _roll_back(task, key, rollback)
             emission.stage_errors["timer"] += 1
@@ -176,17 +177,20 @@ class Processor:
             return
         emission.outputs += outputs
         emission.steps.append(step)
-        task.commit(key, step.state, blob)
+        task.commit(key, step.state, blob, deadlines)
 
     # -- guards ------------------------------------------------------------------------
 
-    def _state_blob(self, state: PolicyState | None) -> bytes | None:
+    def _stored(self, state: PolicyState | None) -> tuple[bytes | None, dict[Clock, datetime] | None]:
+        """The state's changelog value and the deadlines written into it, which the task
+        indexes too (computed once)."""
         if state is None:
-            return None
-        blob = state.to_json(due=self.machine.deadlines(state))
+            return None, None
+        deadlines = self.machine.deadlines(state)
+        blob = state.to_json(due=deadlines)
         if len(blob) > self.max_message_bytes:
             raise StageError("state", f"policy state of {len(blob):,} bytes exceeds {self.max_message_bytes:,}")
-        return blob
+        return blob, deadlines
 
     def _fallback(self, record: InputRecord, verdict: Verdict, now: datetime, stage: str, exc: Exception) -> Output:
         """The input as a RULE_ERROR quarantine record naming the stage; cut to fit, and built

@@ -65,8 +65,10 @@ class PartitionTask:
         self._dirty: dict[str, bytes | None] = {}
         self._times_dirty = False
 
-    def commit(self, key: str, state: PolicyState | None, blob: bytes | None) -> None:
-        """Adopt a policy's next state (None: forget it) and remember to persist it."""
+    def commit(self, key: str, state: PolicyState | None, blob: bytes | None,
+               deadlines: dict[Clock, datetime] | None = None) -> None:
+        """Adopt a policy's next state (None: forget it) and remember to persist it.
+        ``deadlines``: the state's, when the caller has them already (they are in its blob)."""
         if state is None:
             self.states.pop(key, None)
             self.blobs.pop(key, None)
@@ -77,13 +79,14 @@ class PartitionTask:
                 self.blobs[key] = blob
             else:
                 self.blobs.pop(key, None)
-            self.index.set(key, self.machine.deadlines(state))
+            self.index.set(key, deadlines if deadlines is not None else self.machine.deadlines(state))
         self._track_hold(key, state)
         self._dirty[key] = blob
 
     def _track_hold(self, key: str, state: PolicyState | None) -> None:
-        if state is not None and state.hold is not None:
-            self.holds[key] = state.hold.channel.value if state.hold.channel else "UNKNOWN"
+        channel = state.hold_channel if state is not None else None
+        if channel is not None:
+            self.holds[key] = channel
         else:
             self.holds.pop(key, None)
 
@@ -157,6 +160,7 @@ class PartitionTask:
 
 
 _INDEX_ENTRY = json.JSONDecoder()
+_INDEX_ENTRY_PREFIX = f'{{"v":{STATE_VERSION},"pg":'
 INDEX_ENTRY_BYTES = 1024
 """The index entry leads the record and is ~150 bytes (three timestamps and a channel)."""
 
@@ -166,11 +170,10 @@ def _peek(blob: bytes) -> tuple[dict[Clock, datetime], str | None] | None:
     without building the state; None when the record has no entry (then it is parsed, which
     also checks it)."""
     head = blob[:INDEX_ENTRY_BYTES].decode("utf-8", errors="ignore")
-    prefix = f'{{"v":{STATE_VERSION},"pg":'
-    if not head.startswith(prefix):
+    if not head.startswith(_INDEX_ENTRY_PREFIX):
         return None
     try:
-        entry, _ = _INDEX_ENTRY.raw_decode(head, len(prefix))
+        entry, _ = _INDEX_ENTRY.raw_decode(head, len(_INDEX_ENTRY_PREFIX))
         deadlines = {Clock(clock): datetime.fromisoformat(at) for clock, at in entry["due"].items()}
         channel = entry.get("hold")
     except (ValueError, TypeError, KeyError, AttributeError):

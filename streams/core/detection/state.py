@@ -141,6 +141,13 @@ class PolicyState(BaseModel):
     )
     terminated_at: AwareDatetime | None = None
 
+    @property
+    def hold_channel(self) -> str | None:
+        """The channel of the open commission hold (``UNKNOWN`` when the hold has none), or None."""
+        if self.hold is None:
+            return None
+        return self.hold.channel.value if self.hold.channel else "UNKNOWN"
+
     def to_json(self, due: Mapping[str, datetime] | None = None) -> bytes:
         """The changelog value. With ``due`` (the policy's next deadline per stream clock) an
         index entry leads the record, ``"pg":{"due":{…},"hold":channel}``, so a restart can
@@ -152,8 +159,8 @@ class PolicyState(BaseModel):
         head = b'{"v":%d,' % self.v
         if due is not None:
             entry: dict[str, Any] = {"due": {clock: at.isoformat() for clock, at in due.items()}}
-            if self.hold is not None:
-                entry["hold"] = self.hold.channel.value if self.hold.channel else "UNKNOWN"
+            if self.hold_channel is not None:
+                entry["hold"] = self.hold_channel
             head += b'"pg":%s,' % json.dumps(entry, separators=(",", ":")).encode()
         return head + body[1:]  # policy_no is required, so the body is never "{}"
 
