@@ -28,9 +28,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False)
 
 
+CLIENT_LOGGERS = ("aiokafka", "kafka", "faust", "mode")
+
+
 def setup_logging(level: str, log_format: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # aiokafka builds a debug record per sent message when its logger inherits DEBUG (README
+    # "How it works", throughput): the client libraries log at INFO at the most verbose.
+    for name in CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.INFO))

@@ -68,14 +68,6 @@ def run_worker(settings: Settings) -> int:
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = build_app(settings, ruleset, partitions=counts[settings.topic_policy_events], health=health)
 
-    @app.task
-    async def quiet_client_loggers() -> None:
-        # aiokafka builds a debug record per sent message when its logger inherits DEBUG
-        # (README "How it works", throughput): pin the client libraries to the configured level.
-        level = max(logging.getLevelName(settings.log_level), logging.INFO)
-        for name in ("aiokafka", "kafka", "faust", "mode"):
-            logging.getLogger(name).setLevel(level)
-
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
                           override_logging=False)  # ours, set above: one format for every line
     worker.spinner = None  # a terminal spinner: in a log file it was nothing but escape codes
