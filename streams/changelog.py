@@ -16,9 +16,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 log = logging.getLogger(__name__)
 
 EMPTY_FETCHES_TO_STOP = 2
-FETCH_TIMEOUT_S = 0.3
 """A partition is read to its end once this many fetches in a row return nothing (tansu
 under-reports end offsets, so they cannot say it)."""
+FETCH_TIMEOUT_S = 0.3
 
 
 def changelog_topic(app_id: str) -> str:
