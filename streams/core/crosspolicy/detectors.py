@@ -1,0 +1,242 @@
+"""The three cross-policy detectors: an observation and the index's view in, candidate alerts out.
+
+An alert about two policies, or about a mobile's users, is built only from what the index
+holds about them, never from which of them happened to be read first, and its id from the
+sorted pair (or the mobile and its window): two policies on different partitions give the
+same alert whichever arrives first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.alert import Alert, AlertChange, Penalty, Responsible
+from schemas.enums import ActorRole, AlertSeverity, AlertType
+from streams.core.crosspolicy.config import CrossPolicyConfig
+from streams.core.crosspolicy.index import Claim, Entry, View
+from streams.core.crosspolicy.observation import Observation
+from streams.core.detection.records import ROLE_ZH, fine_zh, stable_id
+from streams.core.evaluate import CHINA_STANDARD_TIME
+from streams.core.labels_zh import field_zh, party_zh
+
+ROLE_ZH_OF = {role.value: label for role, label in ROLE_ZH.items()}
+ROLES_ZH = {"policyholder": "投保人", "insured": "被保险人", "beneficiary": "受益人"}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    alert: Alert
+    claim: Claim
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def moment(seconds: int | float) -> datetime:
+    """Index times back as event times, on the insurer's clock (+08:00)."""
+    return datetime.fromtimestamp(seconds, tz=UTC).astimezone(CHINA_STANDARD_TIME)
+
+
+def actor_list(actor: dict[str, Any]) -> list[Any]:
+    return [actor.get("user_id"), actor.get("role"), actor.get("supervisor_id")]
+
+
+def responsible_from(stored: list[Any] | None) -> Responsible | None:
+    if not stored:
+        return None
+    user_id, role, supervisor = (list(stored) + [None, None, None])[:3]
+    return Responsible(user_id=user_id, role=ActorRole(role) if role in ActorRole.__members__ else None,
+                       supervisor_id=supervisor)
+
+
+# -- STAFF_PHONE_AS_CUSTOMER ---------------------------------------------------------------
+
+
+def staff_phones(obs: Observation, view: View, now: datetime,
+                 penalties: dict[ActorRole, Penalty | None]) -> list[Candidate]:
+    """A customer's mobile is a staff member's roster mobile; the staff member's own policies
+    (they are a party, known by the roster's ID column) are exempt."""
+    people = {sighting.person for sighting in obs.sightings}
+    found: dict[tuple[str, str], tuple[Any, str, list[str]]] = {}
+    for phone in obs.phones:
+        staff = view.roster.get(phone.mobile)
+        if staff is None or (staff.person is not None and staff.person in people):
+            continue
+        _, _, parties = found.setdefault((staff.user_id, phone.mobile), (staff, phone.mobile_masked, []))
+        parties += phone.parties
+    candidates = []
+    for (user_id, mobile), (staff, masked, parties) in found.items():
+        role = ActorRole(staff.role) if staff.role in ActorRole.__members__ else None
+        entered_by = obs.actor.get("user_id")
+        responsible = Responsible(
+            user_id=user_id, role=role,
+            supervisor_id=obs.actor.get("supervisor_id") if entered_by == user_id else None,
+        )
+        penalty = penalties.get(role) if role is not None else None
+        who = f"{ROLE_ZH_OF.get(staff.role, '员工')}{user_id}"
+        where = "、".join(party_zh(party) for party in parties)
+        alert = Alert(
+            alert_id=stable_id(AlertType.STAFF_PHONE_AS_CUSTOMER.value, obs.policy_no, user_id, mobile),
+            alert_type=AlertType.STAFF_PHONE_AS_CUSTOMER,
+            severity=AlertSeverity.CRITICAL,
+            policy_no=obs.policy_no,
+            channel=obs.channel,
+            branch_code=obs.branch_code,
+            detected_at=now,
+            event_time=obs.at,
+            source_event_ids=[obs.event_id],
+            changes=[AlertChange(party=party, field="mobile", new=masked) for party in parties],
+            responsible=responsible,
+            penalty=penalty,
+            evidence={"staff": {"user_id": user_id, "role": staff.role, "mobile": masked},
+                      "entered_by": {"user_id": entered_by, "role": obs.actor.get("role")},
+                      "parties": parties},
+            summary_zh=(
+                f"保单{obs.policy_no}的{where}手机号码{masked}是{who}在员工/代理人名册中的手机号码，"
+                f"回访和通知将到达该员工而非客户{fine_zh(responsible, penalty)}；请核实并联系客户更正。"
+            ),
+        )
+        claim = Claim(alert.alert_id, obs.event_id, alert.alert_type.value, obs.policy_no,
+                      tuple(p.person for p in obs.phones if p.mobile == mobile and p.person is not None))
+        candidates.append(Candidate(alert, claim))
+    return candidates
+
+
+# -- IDENTITY_CONFLICT -------------------------------------------------------------------------
+
+
+def attributes_of(identity: str) -> dict[str, str]:
+    pairs = (part.split("=", 1) for part in identity.split("|") if "=" in part)
+    return {name: digest for name, digest in pairs}
+
+
+def differing(one: str, other: str) -> list[str]:
+    """The fields both records give, with different values."""
+    mine, theirs = attributes_of(one), attributes_of(other)
+    return sorted(name for name in mine.keys() & theirs.keys() if mine[name] != theirs[name])
+
+
+def conflicts_of(entries: dict[str, Entry]) -> list[tuple[str, str, list[str]]]:
+    """Every pair of policies on which one ID number appears with different values:
+    (older policy, newer policy, fields); newer = whose values appeared later."""
+    found = []
+    policies = sorted(entries)
+    for i, one in enumerate(policies):
+        for other in policies[i + 1:]:
+            fields = differing(entries[one]["k"], entries[other]["k"])
+            if fields:
+                older, newer = sorted((one, other), key=lambda p: (entries[p]["s"], p))
+                found.append((older, newer, fields))
+    return found
+
+
+def identity_conflicts(obs: Observation, view: View, now: datetime) -> list[Candidate]:
+    candidates = []
+    for sighting in obs.sightings:
+        entries = view.persons.get(sighting.person, {})
+        if obs.policy_no not in entries:
+            continue
+        for older, newer, fields in conflicts_of(entries):
+            if obs.policy_no not in (older, newer):
+                continue  # found when one of those two was read
+            old, new = entries[older], entries[newer]
+            what = "、".join(field_zh(name) for name in fields)
+            alert = Alert(
+                alert_id=stable_id(AlertType.IDENTITY_CONFLICT.value, sighting.person, *sorted((older, newer))),
+                alert_type=AlertType.IDENTITY_CONFLICT,
+                severity=AlertSeverity.HIGH,
+                policy_no=newer,
+                channel=new.get("c"),
+                branch_code=new.get("b"),
+                detected_at=now,
+                event_time=moment(new["s"]),
+                source_event_ids=[old["e"], new["e"]],
+                responsible=responsible_from(new.get("a")),
+                penalty=None,
+                evidence={
+                    "id_no": sighting.id_masked,
+                    "fields": fields,
+                    "other_policy_no": older,
+                    "policies": [
+                        {"policy_no": policy, "channel": entries[policy].get("c"), "roles": entries[policy].get("r"),
+                         "since": moment(entries[policy]["s"]).isoformat()}
+                        for policy in (older, newer)
+                    ],
+                },
+                summary_zh=(
+                    f"证件号码{sighting.id_masked}在保单{older}与保单{newer}上的{what}不一致，"
+                    f"请核实客户身份并更正有误的一方。"
+                ),
+            )
+            candidates.append(Candidate(alert, Claim(alert.alert_id, obs.event_id, alert.alert_type.value, newer,
+                                                     (sighting.person,))))
+    return candidates
+
+
+# -- SHARED_CONTACT -----------------------------------------------------------------------------
+
+
+def shared_windows(holders: dict[str, Entry], min_ids: int, window_s: float) -> list[tuple[int, list[str]]]:
+    """Each window of ``window_s`` in which ``min_ids`` or more distinct policyholders used the
+    mobile, as (end, members), earliest first, windows not overlapping: the first ends at
+    the earliest moment the count is reached, the next no sooner than a window later.
+
+    A holder counts in the window ending at T when their uses, first to last, reach into it."""
+    found: list[tuple[int, list[str]]] = []
+    not_before: float | None = None
+    for end in sorted({entry["f"] for entry in holders.values()}):
+        if not_before is not None and end < not_before:
+            continue
+        members = sorted(h for h, e in holders.items() if e["f"] <= end and e["l"] >= end - window_s)
+        if len(members) >= min_ids:
+            found.append((end, members))
+            not_before = end + window_s
+    return found
+
+
+def shared_contacts(obs: Observation, view: View, now: datetime, config: CrossPolicyConfig) -> list[Candidate]:
+    use = obs.use
+    if use is None:
+        return []
+    holders = view.mobiles.get(use.mobile, {})
+    window_s = config.shared_contact_window_days * 86_400
+    candidates = []
+    for end, members in shared_windows(holders, config.shared_contact_min_ids, window_s):
+        if use.holder not in members:
+            continue
+        ordered = sorted(members, key=lambda h: (holders[h]["f"], h))
+        closing = holders[ordered[-1]]
+        policies = sorted({policy for holder in members for policy in holders[holder]["p"]})
+        alert = Alert(
+            alert_id=stable_id(AlertType.SHARED_CONTACT.value, use.mobile, str(end)),
+            alert_type=AlertType.SHARED_CONTACT,
+            severity=AlertSeverity.WARNING,
+            policy_no=min(closing["p"]),
+            channel=closing.get("c"),
+            branch_code=closing.get("b"),
+            detected_at=now,
+            event_time=moment(end),
+            source_event_ids=[holders[holder]["e"] for holder in ordered],
+            responsible=responsible_from(closing.get("a")),
+            penalty=None,
+            evidence={
+                "mobile": use.mobile_masked,
+                "distinct_id_numbers": len(members),
+                "threshold": config.shared_contact_min_ids,
+                "window_days": config.shared_contact_window_days,
+                "window_start": moment(end - window_s).isoformat(),
+                "window_end": moment(end).isoformat(),
+                "policies": policies,
+            },
+            summary_zh=(
+                f"手机号码{use.mobile_masked}在{config.shared_contact_window_days:g}天内被{len(members)}位"
+                f"证件号码不同的投保人使用（保单{'、'.join(policies[:5])}{'等' if len(policies) > 5 else ''}），"
+                f"可能由销售人员或中介代填，请核实。"
+            ),
+        )
+        candidates.append(Candidate(alert, Claim(alert.alert_id, obs.event_id, alert.alert_type.value,
+                                                 alert.policy_no, tuple(members))))
+    return candidates
+

@@ -1,0 +1,212 @@
+"""Cross-policy detection on the in-process store: each alert type on its case, silent on look-alikes,
+the same alerts whatever the arrival order and partitioning, idempotent index writes."""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections import Counter
+from copy import deepcopy
+from datetime import datetime
+
+import pytest
+
+from streams.core.crosspolicy import Hasher, MemoryStore
+from streams.core.crosspolicy.detectors import shared_windows
+from streams.core.crosspolicy.index import merge_identity, merge_use
+from streams.core.crosspolicy.roster import RosterFileError, parse_roster
+from streams.core.masking import mask_phone
+from streams.core.origin import Origin
+from streams.core.pipeline import Verdict, process_record
+from streams.core.ruleset import RuleSet
+from streams.customer_view import CustomerView
+from tests.cross_cases import (
+    STAFF_MOBILE,
+    all_events,
+    cases,
+    comparable,
+    cross_alerts,
+    driver_with,
+    pipe_all,
+)
+from tests.oracle import encode
+
+CASES = cases()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_case_raises_exactly_its_alerts(name: str) -> None:
+    case = CASES[name]
+    driver = driver_with(MemoryStore())
+    alerts = cross_alerts(pipe_all(driver, case.events))
+    assert Counter(alert["alert_type"] for alert in alerts) == case.alerts, [a["summary_zh"] for a in alerts]
+
+
+def test_all_cases_together_raise_the_sum_of_their_alerts() -> None:
+    """No case leaks into another: the shared index holds them all at once."""
+    alerts = cross_alerts(pipe_all(driver_with(MemoryStore()), all_events()))
+    assert Counter(alert["alert_type"] for alert in alerts) == sum((c.alerts for c in CASES.values()), Counter())
+
+
+def _shuffled_by_policy(seed: int) -> list:
+    """Each policy's events in order, policies interleaved at random (as partitions are)."""
+    rng = random.Random(seed)
+    queues: dict[str, list] = {}
+    for event in all_events():
+        queues.setdefault(event[1]["policy_no"], []).append(event)
+    out = []
+    while queues:
+        policy_no = rng.choice(sorted(queues))
+        out.append(queues[policy_no].pop(0))
+        if not queues[policy_no]:
+            del queues[policy_no]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_alerts_and_ids_do_not_depend_on_arrival_order_or_partitions(seed: int, partitions: int) -> None:
+    reference = sorted((comparable(a) for a in cross_alerts(pipe_all(driver_with(MemoryStore()), all_events()))),
+                       key=lambda a: a["alert_id"])
+    shuffled = cross_alerts(pipe_all(driver_with(MemoryStore(), partitions=partitions), _shuffled_by_policy(seed)))
+    assert sorted((comparable(a) for a in shuffled), key=lambda a: a["alert_id"]) == reference
+
+
+def test_identity_conflict_names_both_policies_and_the_newer_as_the_policy() -> None:
+    alerts = cross_alerts(pipe_all(driver_with(MemoryStore()), CASES["identity-conflict"].events))
+    (alert,) = alerts
+    assert alert["policy_no"] == "XIC2" and alert["evidence"]["other_policy_no"] == "XIC1"
+    assert alert["evidence"]["fields"] == ["name"]
+    assert alert["channel"] == "BANCASSURANCE" and alert["severity"] == "HIGH"
+    assert alert["source_event_ids"] == ["XIC1-p01", "XIC2-p01"]
+    assert "*" in alert["evidence"]["id_no"]
+
+
+def test_staff_phone_names_the_staff_member_and_masks_the_number() -> None:
+    (alert,) = cross_alerts(pipe_all(driver_with(MemoryStore()), CASES["staff-phone"].events))
+    assert alert["responsible"]["user_id"] == "A0107" and alert["penalty"] == {"direct_cny": 200, "supervisor_cny": 100}
+    assert alert["source_event_ids"] == ["XSP1-p01"]  # the first event carrying it; later ones add nothing
+    assert STAFF_MOBILE not in json.dumps(alert) and mask_phone(STAFF_MOBILE) in alert["summary_zh"]
+    assert {c["party"] for c in alert["changes"]} == {"policyholder", "insureds[0]"}
+
+
+def test_without_a_roster_no_staff_phone_alert() -> None:
+    alerts = cross_alerts(pipe_all(driver_with(MemoryStore(), roster=None), CASES["staff-phone"].events))
+    assert alerts == []
+
+
+def test_interception_blames_who_switched_the_number() -> None:
+    alerts = [a for a in pipe_all(driver_with(MemoryStore()), CASES["visit-intercepted"].events)
+              if a["alert_type"] == "RETURN_VISIT_INTERCEPTION"]
+    (alert,) = alerts
+    assert alert["source_event_ids"] == ["XRV1-p04", "XRV1-p05", "XRV1-p06"]
+    assert alert["responsible"]["user_id"] == "A0107"
+    # One person in two slots (SELF): one switched number.
+    assert [(c["party"], c["field"]) for c in alert["changes"]] == [("policyholder", "mobile")]
+    # The edits themselves are still unauthorized contact edits.
+    kinds = Counter(a["alert_type"] for a in pipe_all(driver_with(MemoryStore()), CASES["visit-intercepted"].events))
+    assert kinds["UNAUTHORIZED_CONTACT_EDIT"] == 2
+
+
+def test_shared_contact_fires_once_per_window_and_again_in_a_later_one() -> None:
+    day = 86_400
+    holders = {f"h{i}": {"f": i * day, "l": i * day} for i in range(3)}
+    assert [end for end, _ in shared_windows(holders, 3, 30 * day)] == [2 * day]
+    holders |= {f"k{i}": {"f": (100 + i) * day, "l": (100 + i) * day} for i in range(3)}
+    assert [end for end, _ in shared_windows(holders, 3, 30 * day)] == [2 * day, 102 * day]
+    # A holder whose uses span the window still counts in it.
+    spread = {"a": {"f": 0, "l": 50 * day}, "b": {"f": 45 * day, "l": 45 * day}, "c": {"f": 46 * day, "l": 46 * day}}
+    assert [members for _, members in shared_windows(spread, 3, 30 * day)] == [["a", "b", "c"]]
+
+
+def test_index_writes_are_idempotent_and_never_roll_back() -> None:
+    """Every event re-delivered, in order and newest first: the index does not change."""
+    store = MemoryStore()
+    driver = driver_with(store)
+    pipe_all(driver, all_events())
+    snapshot = deepcopy((store.persons, store.mobiles))
+    stage = driver.cross.stage  # type: ignore[union-attr]
+    observations = [o for o in (stage.observe(verdict) for verdict in _verdicts(all_events())) if o is not None]
+    asyncio.run(store.exchange(stage.request(observations)))
+    asyncio.run(store.exchange(stage.request(list(reversed(observations)))))
+    assert (store.persons, store.mobiles) == snapshot
+
+
+def _verdicts(events: list) -> list[Verdict]:
+    now = datetime.fromisoformat(max(doc["occurred_at"] for _, doc in events))
+    ruleset = RuleSet.default()
+    return [process_record(encode(doc), Origin(topic="policy-events"), now=now, ruleset=ruleset, stream=stream)
+            for stream, doc in events]
+
+
+def test_merges_keep_the_first_values_and_the_latest_time() -> None:
+    first = {"k": "name=a", "t": 10, "s": 10, "e": "e1", "a": ["u1", "SALES_AGENT", None], "r": ["policyholder"],
+             "c": "AGENCY", "b": None}
+    later_same = dict(first, t=20, e="e2", a=["u2", "SYSTEM", None])
+    assert merge_identity(first, later_same) == dict(later_same, s=10, e="e1", a=["u1", "SALES_AGENT", None])
+    changed = dict(first, k="name=b", t=30, s=30, e="e3")
+    assert merge_identity(later_same, changed) == changed
+    assert merge_identity(changed, first) == changed  # an older event read late
+    use = {"f": 10, "l": 10, "e": "e1", "a": [], "p": ["P1"], "c": "AGENCY", "b": None}
+    assert merge_use(use, dict(use, f=5, l=5, e="e0", p=["P2"]), 20) == {
+        "f": 5, "l": 10, "e": "e0", "a": [], "p": ["P1", "P2"], "c": "AGENCY", "b": None}
+    assert merge_use(use, use, 20) == use
+
+
+def test_the_index_holds_keyed_hashes_only() -> None:
+    store = MemoryStore()
+    pipe_all(driver_with(store), all_events())
+    dump = json.dumps([store.persons, store.mobiles, {k: v.to_entry() for k, v in store.roster.items()},
+                       store.claims, store.alerts], ensure_ascii=False)
+    for _, document in all_events():
+        for party in [document["policyholder"], *document["insureds"]] if "policyholder" in document else []:
+            for value in (party["id_no"], party["mobile"], party["name"], party.get("landline")):
+                assert not value or value not in dump
+
+
+def test_roster_file_reports_counts_and_rejected_lines_without_their_numbers() -> None:
+    hasher = Hasher("secret")
+    roster = parse_roster(
+        "user_id,role,mobile,id_no\n"
+        "A1,SALES_AGENT,139 1186 2740,\n"
+        ",SALES_AGENT,13911862741,\n"
+        "A2,CUSTOMER,13911862742,\n"
+        "A3,SALES_AGENT,12345,\n"
+        "A4,sales_agent,+86 13911862743,\n"
+        "A5,SALES_AGENT,13911862740,\n"
+        "\n",
+        hasher,
+    )
+    assert len(roster.entries) == 2 and roster.rows == 6 and roster.staff == {"A1", "A4"}
+    assert [line.split(":")[0] for line in roster.rejected] == ["line 3", "line 4", "line 5", "line 7"]
+    assert not any("1391186" in line or "12345" in line for line in roster.rejected)
+    with pytest.raises(RosterFileError, match="missing: mobile"):
+        parse_roster("user_id,role\nA1,SALES_AGENT\n", hasher)
+
+
+def test_customer_view_lists_policies_conflicts_and_alerts_masked() -> None:
+    store = MemoryStore()
+    driver = driver_with(store)
+    pipe_all(driver, CASES["identity-conflict"].events)
+    holder = CASES["identity-conflict"].events[0][1]["policyholder"]
+    stage = driver.cross.stage  # type: ignore[union-attr]
+    record = asyncio.run(store.customer(stage.hasher.person("RESIDENT_ID", holder["id_no"])))
+    view = CustomerView("1101**********3110", "RESIDENT_ID", record)
+    text = "\n".join(view.lines())
+    assert "XIC1" in text and "XIC2" in text and "BANCASSURANCE" in text and "姓名不一致" in text
+    assert "IDENTITY_CONFLICT" in text
+    assert holder["id_no"] not in text and holder["name"] not in text
+    assert view.as_json()["conflicts"] == [{"policies": ["XIC1", "XIC2"], "fields": ["name"]}]
+
+
+def test_a_detector_defect_costs_the_checks_not_the_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    driver = driver_with(MemoryStore())
+    stage = driver.cross.stage  # type: ignore[union-attr]
+
+    def broken(*_: object, **__: object) -> list:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(stage, "detect", broken)
+    alerts = pipe_all(driver, CASES["identity-conflict"].events)
+    assert cross_alerts(alerts) == []
+    assert len(driver.outputs) >= len(CASES["identity-conflict"].events)  # every record still routed
