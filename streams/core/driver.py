@@ -7,11 +7,12 @@ Tests use it; so can anyone checking a rules file against their own event sequen
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import zlib
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.core.detection import DetectionConfig
 from streams.core.origin import Origin, Stream
@@ -19,6 +20,9 @@ from streams.core.outputs import Output, OutputKind
 from streams.core.processor import DEFAULT_MAX_MESSAGE_BYTES, Emission, InputRecord, Processor
 from streams.core.ruleset import RuleSet
 from streams.core.task import PartitionTask
+
+if TYPE_CHECKING:
+    from streams.cross_runner import CrossPolicyRunner
 
 TOPICS = {Stream.POLICY: "policy-events", Stream.ENDORSEMENT: "endorsement-events"}
 
@@ -32,8 +36,13 @@ class TopologyDriver:
         detection: DetectionConfig | None = None,
         partitions: int = 1,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        cross: CrossPolicyRunner | None = None,
     ) -> None:
-        self.processor = Processor(ruleset or RuleSet.default(), detection, max_message_bytes=max_message_bytes)
+        """``cross``: run the cross-policy stage after every record, as a worker after every batch."""
+        self.cross = cross
+        self._loop = asyncio.new_event_loop() if cross is not None else None
+        self.processor = Processor(ruleset or RuleSet.default(), detection, max_message_bytes=max_message_bytes,
+                                   cross=cross.stage if cross is not None else None)
         self.partitions = partitions
         self.now = start
         self.tasks: dict[int, PartitionTask] = {p: self.processor.new_task(p) for p in range(partitions)}
@@ -97,7 +106,19 @@ class TopologyDriver:
     def read(self, kind: OutputKind) -> list[dict[str, Any]]:
         return [json.loads(output.value) for output in self.outputs if output.kind is kind]
 
+    def run(self, awaitable: Any) -> Any:
+        """Run a coroutine on the loop the cross-policy store lives on (loading a roster)."""
+        assert self._loop is not None, "no cross-policy stage"
+        return self._loop.run_until_complete(awaitable)
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+
     def _take(self, partition: int, emission: Emission) -> Emission:
+        if self.cross is not None and self._loop is not None and (emission.observations or self.cross.pending):
+            emission.extend(Emission.of_alerts(self._loop.run_until_complete(self.cross.run(emission.observations,
+                                                                                            self.now))))
         self.outputs += emission.outputs
         self.stage_errors.update(emission.stage_errors)
         self.duplicates += emission.duplicates

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from schemas.alert import Alert
 from schemas.enums import QuarantineReason
 from streams import __version__
+from streams.core.crosspolicy import CrossPolicyStage, Observation
 from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
 from streams.core.detection.machine import Clock
 from streams.core.origin import Origin, Stream
@@ -50,12 +52,24 @@ class Emission:
     steps: list[Step] = field(default_factory=list)
     verdicts: list[tuple[Verdict, float]] = field(default_factory=list)  # with seconds spent
     stage_errors: Counter[str] = field(default_factory=Counter)
+    observations: list[Observation] = field(default_factory=list)
+    """What the judged policy events tell the customer index: the shell's cross-policy stage
+    takes them per batch."""
 
     def extend(self, other: Emission) -> None:
         self.outputs += other.outputs
         self.steps += other.steps
         self.verdicts += other.verdicts
         self.stage_errors.update(other.stage_errors)
+        self.observations += other.observations
+
+    @classmethod
+    def of_alerts(cls, alerts: list[Alert]) -> Emission:
+        """Alerts found outside any one input's step (the cross-policy stage's)."""
+        step = Step(None)
+        for alert in alerts:
+            step.alert(alert)
+        return cls(outputs=list(step.outputs), steps=[step] if alerts else [])
 
     @property
     def outcomes(self) -> Counter[str]:
@@ -80,8 +94,11 @@ class Processor:
         *,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         validator_version: str = __version__,
+        cross: CrossPolicyStage | None = None,
     ) -> None:
+        """``cross``: observe policy events for the cross-policy stage (None: nobody runs it)."""
         self.ruleset = ruleset
+        self.cross = cross
         self.machine = PolicyMachine(detection)
         self.max_message_bytes = max_message_bytes
         self.validator_version = validator_version
@@ -126,6 +143,7 @@ class Processor:
             emission.steps.append(step)
             if key is not None and not step.duplicate:
                 task.commit(key, step.state, blob, deadlines)
+                self._observe(verdict, emission)
         emission.verdicts.append((verdict, time.perf_counter() - started))
         if verdict.event is not None:
             stream = record.stream or verdict.stream
@@ -133,6 +151,18 @@ class Processor:
                 task.observe(stream, min(verdict.event.occurred_at, now + self._skew))
         emission.extend(self.punctuate(task, now))
         return emission
+
+    def _observe(self, verdict: Verdict, emission: Emission) -> None:
+        if self.cross is None:
+            return
+        try:
+            observation = self.cross.observe(verdict)
+        except Exception as exc:  # noqa: BLE001 - the record is routed already; only its cross checks are lost
+            emission.stage_errors["cross"] += 1
+            log.error("cross-policy observation failed on %s: %s", _where(verdict.origin), type(exc).__name__)
+            return
+        if observation is not None:
+            emission.observations.append(observation)
 
     def _judge(self, record: InputRecord, now: datetime) -> Verdict:
         return process_record(record.raw, record.origin, now=now, ruleset=self.ruleset, stream=record.stream,

@@ -37,7 +37,14 @@ from schemas.quarantine import QuarantineRecord
 from streams.core.detection.authorization import APPROVING, covers, record_endorsement, unauthorized_changes
 from streams.core.detection.config import DetectionConfig
 from streams.core.detection.contacts import changes_between, slots_of
-from streams.core.detection.records import instruction, masked, overdue_alert, unauthorized_edit_alert
+from streams.core.detection.records import (
+    instruction,
+    masked,
+    overdue_alert,
+    switched_back_alert,
+    unauthorized_edit_alert,
+    wrong_number_alert,
+)
 from streams.core.detection.state import (
     CommissionHold,
     ContactChange,
@@ -45,6 +52,7 @@ from streams.core.detection.state import (
     LedgerKind,
     PendingEdit,
     PolicyState,
+    VisitWatch,
 )
 from streams.core.evaluate import local_date
 from streams.core.labels_zh import field_zh, party_zh
@@ -53,6 +61,21 @@ from streams.core.outputs import Output, OutputKind, clean_output, outputs_of, q
 from streams.core.pipeline import Verdict, build_quarantine
 
 MAX_ENDORSEMENTS = 200
+MAX_VISIT_WATCHES = 50
+"""Contact changes after issue remembered per policy for the return-visit check (the latest)."""
+
+
+def phone_digits(number: str | None) -> str | None:
+    """A phone number as digits, without the country code: how a called number and a stored
+    mobile or landline compare (dashes, spaces and +86 are formatting)."""
+    if not number:
+        return None
+    digits = "".join(ch for ch in number if ch.isdigit())
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) - len(prefix) in (10, 11, 12):
+            digits = digits[len(prefix):]
+            break
+    return digits or None
 
 
 class Clock(StrEnum):
@@ -238,11 +261,17 @@ class PolicyMachine:
     def _policy_event(self, state: PolicyState, verdict: Verdict, event: PolicyEvent, now: datetime, step: Step) -> None:
         after = slots_of(event)
         changes: list[ContactChange] = []
-        if state.lock_at is None:
+        locked = state.lock_at is not None
+        if not locked:
             if event.event_type in self.config.lock_event_types:
                 state.lock_at, state.lock_event_id = event.occurred_at, event.event_id
         else:
             changes = changes_between(state.slots, after)
+        if state.issued_at is not None:
+            self._watch_return_visit(state, event, changes if locked else changes_between(state.slots, after), now,
+                                     step)
+        elif event.event_type is PolicyEventType.POLICY_ISSUED:
+            state.issued_at = event.occurred_at
         state.slots = after
         if event.event_type is PolicyEventType.POLICY_TERMINATED:
             state.terminated_at = event.occurred_at
@@ -422,6 +451,50 @@ class PolicyMachine:
                 via_endorsement=record.endorsement_no,
             )
         )
+
+    # -- return visits (回访) ------------------------------------------------------------
+
+    def _watch_return_visit(self, state: PolicyState, event: PolicyEvent, changes: list[ContactChange],
+                            now: datetime, step: Step) -> None:
+        """RETURN_VISIT_INTERCEPTION, on the policy stream's own order (one partition): a contact
+        changed after issue from A to B, a completed visit while it is B, then back to A; or a
+        visit completed on a number that is neither the policyholder's mobile nor landline."""
+        reverted: list[VisitWatch] = []
+        for change in changes:
+            watch = next((w for w in state.visit_watch if w.field == change.field and (
+                w.person == change.person if change.person is not None else w.party == change.party)), None)
+            if watch is None:
+                state.visit_watch.append(VisitWatch(
+                    party=change.party, person=change.person, field=change.field, original=change.old,
+                    switched=change.new, switched_by=event.event_id, switched_at=event.occurred_at,
+                    actor=event.actor.model_dump(mode="json")))
+            elif change.new == watch.original:
+                state.visit_watch.remove(watch)
+                if watch.visit_event_id is not None:
+                    reverted.append(watch)
+            elif watch.visit_event_id is not None:
+                state.visit_watch.remove(watch)  # moved on to a third value: not a switch back
+            else:
+                watch.switched = change.new
+        del state.visit_watch[:-MAX_VISIT_WATCHES]
+        if reverted:
+            step.alert(switched_back_alert(
+                policy_no=state.policy_no, channel=event.channel, branch_code=event.branch_code,
+                event_id=event.event_id, event_time=event.occurred_at, now=now, watches=reverted,
+                penalties=self.config.penalties, reverted_by=event.actor.model_dump(mode="json")))
+        if event.event_type is not PolicyEventType.RETURN_VISIT_COMPLETED:
+            return
+        for watch in state.visit_watch:
+            if watch.visit_event_id is None:
+                watch.visit_event_id, watch.visit_at = event.event_id, event.occurred_at
+        called = event.return_visit.phone_called if event.return_visit is not None else None
+        holder = event.policyholder
+        if called and phone_digits(called) not in {phone_digits(holder.mobile), phone_digits(holder.landline)}:
+            step.alert(wrong_number_alert(
+                policy_no=state.policy_no, channel=event.channel, branch_code=event.branch_code,
+                event_id=event.event_id, event_time=event.occurred_at, now=now, called=called,
+                holder_mobile=holder.mobile, actor=event.actor.model_dump(mode="json"),
+                penalties=self.config.penalties))
 
     # -- commission, in policy-event order ----------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import Any
 from schemas.alert import Alert, AlertChange, Penalty, Responsible
 from schemas.commission import CommissionInstruction
 from schemas.enums import ActorRole, AlertSeverity, AlertType, Channel, CommissionAction
-from streams.core.detection.state import CommissionHold, ContactChange
+from streams.core.detection.state import CommissionHold, ContactChange, VisitWatch
 from streams.core.labels_zh import field_zh, party_zh
 from streams.core.masking import mask_field
 
@@ -44,6 +44,20 @@ def responsible_of(actor: dict[str, Any]) -> Responsible:
     )
 
 
+def fine_zh(responsible: Responsible, penalty: Penalty | None) -> str:
+    """The penalty sentence of a summary ("" when the role carries none)."""
+    if penalty is None:
+        return ""
+    # The id in brackets: run together with the amount it read as one number (主管OP010050元).
+    supervisor = f"其主管（{responsible.supervisor_id}）" if responsible.supervisor_id else "其主管"
+    return f"，按规定处罚本人{penalty.direct_cny}元、{supervisor}{penalty.supervisor_cny}元"
+
+
+def who_zh(responsible: Responsible) -> str:
+    role = ROLE_ZH.get(responsible.role, "人员") if responsible.role else "人员"
+    return f"{role}{responsible.user_id or '未知'}"
+
+
 def unauthorized_edit_alert(
     *,
     event_id: str,
@@ -63,12 +77,8 @@ def unauthorized_edit_alert(
     what = "、".join(
         f"{party_zh(c.party)}{field_zh(c.field)}" for c in changes
     )
-    who = f"{ROLE_ZH.get(responsible.role, '人员') if responsible.role else '人员'}{responsible.user_id or '未知'}"
     how = f"通过未经客户授权的保全{via_endorsement}" if via_endorsement else "在无客户授权保全的情况下"
-    # The id in brackets: run together with the amount it read as one number (主管OP010050元).
-    supervisor = f"其主管（{responsible.supervisor_id}）" if responsible.supervisor_id else "其主管"
-    fine = f"，按规定处罚本人{penalty.direct_cny}元、{supervisor}{penalty.supervisor_cny}元" if penalty else ""
-    summary = f"保单{policy_no}承保确认后，{who}{how}修改了{what}{fine}；请核实并恢复客户确认的信息。"
+    summary = f"保单{policy_no}承保确认后，{who_zh(responsible)}{how}修改了{what}{fine_zh(responsible, penalty)}；请核实并恢复客户确认的信息。"
     return Alert(
         alert_id=stable_id(AlertType.UNAUTHORIZED_CONTACT_EDIT.value, event_id),
         alert_type=AlertType.UNAUTHORIZED_CONTACT_EDIT,
@@ -84,6 +94,71 @@ def unauthorized_edit_alert(
         penalty=penalty,
         evidence=evidence,
         summary_zh=summary,
+    )
+
+
+def switched_back_alert(
+    *, policy_no: str, channel: Channel | None, branch_code: str | None, event_id: str, event_time: datetime,
+    now: datetime, watches: list[VisitWatch], penalties: dict[ActorRole, Penalty | None], reverted_by: dict[str, Any],
+) -> Alert:
+    """RETURN_VISIT_INTERCEPTION, A → B → visit → A: whoever switched to B is responsible."""
+    first = watches[0]
+    responsible = responsible_of(first.actor)
+    penalty = penalties.get(responsible.role) if responsible.role is not None else None
+    what = "、".join(f"{party_zh(w.party)}{field_zh(w.field)}" for w in watches)
+    return Alert(
+        alert_id=stable_id(AlertType.RETURN_VISIT_INTERCEPTION.value, event_id),
+        alert_type=AlertType.RETURN_VISIT_INTERCEPTION,
+        severity=AlertSeverity.CRITICAL,
+        policy_no=policy_no,
+        channel=channel,
+        branch_code=branch_code,
+        detected_at=now,
+        event_time=event_time,
+        source_event_ids=[e for e in dict.fromkeys([first.switched_by, first.visit_event_id, event_id]) if e],
+        changes=[masked(ContactChange(party=w.party, person=None, field=w.field, old=w.original, new=w.switched))
+                 for w in watches],
+        responsible=responsible,
+        penalty=penalty,
+        evidence={"switched_by_event": first.switched_by, "switched_at": first.switched_at.isoformat(),
+                  "visit_event": first.visit_event_id,
+                  "visit_at": first.visit_at.isoformat() if first.visit_at else None,
+                  "switched_back_event": event_id,
+                  "switched_back_by": {"user_id": reverted_by.get("user_id"), "role": reverted_by.get("role")}},
+        summary_zh=(
+            f"保单{policy_no}承保后{what}在回访前被{who_zh(responsible)}改为他人联系方式、回访后又改回原值，"
+            f"回访未到达客户本人{fine_zh(responsible, penalty)}；请重新回访并核实。"
+        ),
+    )
+
+
+def wrong_number_alert(
+    *, policy_no: str, channel: Channel | None, branch_code: str | None, event_id: str, event_time: datetime,
+    now: datetime, called: str, holder_mobile: str | None, actor: dict[str, Any],
+    penalties: dict[ActorRole, Penalty | None],
+) -> Alert:
+    """RETURN_VISIT_INTERCEPTION: a visit completed on a number that is not the policyholder's."""
+    responsible = responsible_of(actor)
+    penalty = penalties.get(responsible.role) if responsible.role is not None else None
+    shown = mask_field("mobile", called)
+    return Alert(
+        alert_id=stable_id(AlertType.RETURN_VISIT_INTERCEPTION.value, event_id),
+        alert_type=AlertType.RETURN_VISIT_INTERCEPTION,
+        severity=AlertSeverity.CRITICAL,
+        policy_no=policy_no,
+        channel=channel,
+        branch_code=branch_code,
+        detected_at=now,
+        event_time=event_time,
+        source_event_ids=[event_id],
+        responsible=responsible,
+        penalty=penalty,
+        evidence={"phone_called": shown,
+                  "policyholder_mobile": mask_field("mobile", holder_mobile) if holder_mobile else None},
+        summary_zh=(
+            f"保单{policy_no}的回访由{who_zh(responsible)}在{shown}上完成，该号码不是投保人当前的手机或固定电话，"
+            f"回访未到达客户本人{fine_zh(responsible, penalty)}；请重新回访。"
+        ),
     )
 
 

@@ -123,6 +123,22 @@ class CommissionHold(BaseModel):
     overdue_alerted: bool = False
 
 
+class VisitWatch(BaseModel):
+    """A contact field changed after issue, waiting to see whether a return visit reaches the
+    new value and the old one comes back afterwards (A → B → visit → A)."""
+
+    party: str
+    person: str | None = None
+    field: str
+    original: Any = None
+    switched: Any = None
+    switched_by: str
+    switched_at: AwareDatetime
+    actor: dict[str, Any] = Field(default_factory=dict)
+    visit_event_id: str | None = Field(default=None, description="the completed visit that reached the new value")
+    visit_at: AwareDatetime | None = None
+
+
 class PolicyState(BaseModel):
     v: int = STATE_VERSION
     policy_no: str
@@ -140,6 +156,8 @@ class PolicyState(BaseModel):
         default=None, description="latest event time of this policy's endorsements"
     )
     terminated_at: AwareDatetime | None = None
+    issued_at: AwareDatetime | None = None
+    visit_watch: list[VisitWatch] = Field(default_factory=list)
 
     @property
     def hold_channel(self) -> str | None:
