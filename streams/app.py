@@ -44,6 +44,7 @@ from streams.core.outputs import Output, OutputKind
 from streams.core.processor import Emission, InputRecord, Processor
 from streams.core.ruleset import RuleSet
 from streams.core.task import PartitionTask, freeze_restored
+from streams.cross_runner import CrossPolicyRunner
 from streams.health import Health
 from streams.settings import Settings
 
@@ -86,9 +87,11 @@ def build_app(
     partitions: int | None = None,
     clock: Callable[[], datetime] = utc_now,
     health: Health | None = None,
+    cross: CrossPolicyRunner | None = None,
 ) -> faust.App:
     """``partitions``: the input topics' partition count; ``health`` hears the loop's beats and
-    whether the owned partitions are recovered."""
+    whether the owned partitions are recovered; ``cross``: the cross-policy stage and its store
+    (None: those checks are off)."""
     health = health or Health(stale_after_s=float("inf"))
     if not settings.kafka_bootstrap_servers:
         raise ValueError("KAFKA_BOOTSTRAP_SERVERS is not set")
@@ -119,7 +122,8 @@ def build_app(
     stream_of_topic = {settings.topic_policy_events: Stream.POLICY, settings.topic_endorsement_events: Stream.ENDORSEMENT}
     destinations = output_topics(settings)
     state_topic = changelog_topic(settings.app_id)
-    processor = Processor(ruleset, detection or settings.detection(), max_message_bytes=settings.max_message_bytes)
+    processor = Processor(ruleset, detection or settings.detection(), max_message_bytes=settings.max_message_bytes,
+                          cross=cross.stage if cross is not None else None)
     tasks: dict[int, PartitionTask] = {}
     last_record: dict[tuple[Stream, int], float] = {}
     lock = asyncio.Lock()  # the agent, the timer and a revoke never interleave on the tasks
@@ -195,6 +199,10 @@ def build_app(
         await asyncio.gather(*futures)
 
     async def deliver(emission: Emission, partitions_touched: Iterable[int]) -> None:
+        if cross is not None and (emission.observations or cross.pending):
+            # Claimed before they are sent: a crash from here re-delivers the batch, and its
+            # events, owning their claims, emit the same alerts again.
+            emission.extend(Emission.of_alerts(await cross.run(emission.observations, clock())))
         await send(emission.outputs)  # outputs first …
         await persist(partitions_touched)  # … then the state that marks them done
         metrics.observe_emission(emission, clock())

@@ -40,6 +40,23 @@ PROCESSING_SECONDS = Histogram(
     "Time to judge and route one event inside the worker",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+CROSS_SKIPPED = Counter(
+    "policyguard_cross_policy_skipped",
+    "Events whose cross-policy checks were skipped: no_store (no REDIS_URL), backlog_full (a long Redis outage), "
+    "defect",
+    ["reason"],
+)
+CROSS_BACKLOG = Gauge(
+    "policyguard_cross_policy_backlog", "Events whose cross-policy checks wait for the customer index to answer"
+)
+CROSS_STORE_UP = Gauge(
+    "policyguard_cross_policy_store_up", "1 while the customer index (Redis) answers, 0 during an outage"
+)
+CROSS_SECONDS = Histogram(
+    "policyguard_cross_policy_seconds",
+    "One batch's cross-policy stage: the index exchange, the detectors and the claims",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5),
+)
 EVENT_AGE_SECONDS = Histogram(
     "policyguard_event_age_seconds",
     "Now minus occurred_at when the event is handled",
@@ -84,13 +101,12 @@ def observe_step(step: Step, topic: str | None = None) -> None:
     for alert in step.alerts:
         channel = _channel(alert.channel)
         ALERTS.labels(alert_type=alert.alert_type.value, severity=alert.severity.value, channel=channel).inc()
-        if alert.alert_type is not AlertType.UNAUTHORIZED_CONTACT_EDIT:
-            continue
         role = alert.responsible.role.value if alert.responsible and alert.responsible.role else "UNKNOWN"
-        for change in alert.changes:
-            UNAUTHORIZED_EDITS.labels(field=change.field, channel=channel, actor_role=role).inc()
         if alert.penalty is not None:
             PENALTY_CNY.labels(role=role).inc(alert.penalty.direct_cny + alert.penalty.supervisor_cny)
+        if alert.alert_type is AlertType.UNAUTHORIZED_CONTACT_EDIT:
+            for change in alert.changes:
+                UNAUTHORIZED_EDITS.labels(field=change.field, channel=channel, actor_role=role).inc()
     for item in step.instructions:
         channel = _channel(item.channel)
         _HOLD_CHANNELS.add(channel)
@@ -106,6 +122,16 @@ def set_holds_open(counts: dict[str, int]) -> None:
     _HOLD_CHANNELS.update(counts)
     for channel in _HOLD_CHANNELS:
         HOLDS_OPEN.labels(channel=channel).set(counts.get(channel, 0))
+
+
+def count_cross_skipped(reason: str, count: int) -> None:
+    if count:
+        CROSS_SKIPPED.labels(reason=reason).inc(count)
+
+
+def set_cross_state(*, up: bool, backlog: int) -> None:
+    CROSS_STORE_UP.set(1 if up else 0)
+    CROSS_BACKLOG.set(backlog)
 
 
 def set_lag(topic: str, partition: int, highwater: int | None, last_offset: int) -> None:

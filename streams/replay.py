@@ -7,6 +7,7 @@ decided then. Blank lines are not events and are skipped (and counted).
 """
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
@@ -16,11 +17,13 @@ from pathlib import Path
 
 from streams import __version__
 from streams.clock import utc_now
+from streams.core.crosspolicy import Observation
 from streams.core.detection import DetectionConfig
 from streams.core.origin import Origin
 from streams.core.outputs import REPLAY_FILES, OutputKind
 from streams.core.processor import DEFAULT_MAX_MESSAGE_BYTES, Emission, InputRecord, Processor
 from streams.core.ruleset import RuleSet
+from streams.cross_runner import CrossPolicyRunner
 
 Clock = Callable[[], datetime]
 
@@ -34,6 +37,12 @@ class ReplaySummary:
     reasons: Counter[str] = field(default_factory=Counter)
     written: Counter[str] = field(default_factory=Counter)
     stage_errors: Counter[str] = field(default_factory=Counter)
+    cross_skipped: int = 0
+    """Events whose cross-policy checks could not run (the customer index stayed unavailable)."""
+
+
+CROSS_BATCH = 500
+"""Records judged between two exchanges with the customer index, as the worker batches them."""
 
 
 def read_records(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -74,15 +83,20 @@ def replay(
     progress_every: int = 10_000,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     validator_version: str = __version__,
+    cross: CrossPolicyRunner | None = None,
 ) -> ReplaySummary:
-    """Judge every line, keep per-policy state in memory, and resolve held edits at the end."""
+    """Judge every line, keep per-policy state in memory, and resolve held edits at the end.
+    ``cross``: the cross-policy stage and its store (None: no cross-policy checks)."""
     check_paths(files, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     processor = Processor(ruleset, detection, max_message_bytes=max_message_bytes,
-                          validator_version=validator_version)
+                          validator_version=validator_version, cross=cross.stage if cross else None)
     task = processor.new_task()
     summary = ReplaySummary()
+    loop = asyncio.new_event_loop()
     with ExitStack() as stack:
+        stack.callback(loop.close)
+
         sinks = {kind: stack.enter_context((out_dir / name).open("wb")) for kind, name in REPLAY_FILES.items()}
 
         def emit(emission: Emission) -> None:
@@ -95,6 +109,21 @@ def replay(
             summary.outcomes.update(emission.outcomes)
             summary.duplicates += emission.duplicates
             summary.stage_errors.update(emission.stage_errors)
+            observed.extend(emission.observations)
+
+        observed: list[Observation] = []
+
+        def cross_check(*, final: bool = False) -> None:
+            if cross is None:
+                return
+            batch = observed[:]
+            observed.clear()
+            alerts = loop.run_until_complete(cross.run(batch, clock()))
+            while final and cross.pending and cross.down_since is None:
+                alerts += loop.run_until_complete(cross.run([], clock()))
+            if final:
+                summary.cross_skipped += cross.pending
+            emit(Emission.of_alerts(alerts))
 
         for path in files:
             for number, raw in read_records(path):
@@ -103,9 +132,12 @@ def replay(
                     continue
                 summary.records += 1
                 emit(processor.process(task, InputRecord(raw, Origin(file=str(path), line=number)), clock()))
+                if len(observed) >= CROSS_BATCH:
+                    cross_check()
                 if progress is not None and summary.records % progress_every == 0:
                     progress(summary.records)
         emit(processor.finish(task, clock()))
+        cross_check(final=True)
     return summary
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.alert import Penalty
 from schemas.enums import ActorRole
+from streams.core.crosspolicy import DEV_SECRET, CrossPolicyConfig
 from streams.core.detection.config import DEFAULT_PENALTIES, DetectionConfig
 
 
@@ -42,6 +43,25 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "POLICYGUARD_REDIS_URL"),
         description="redis://host:port/db; pinged at worker start when set",
+    )
+    hash_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of the customer index (Redis holds keyed hashes only); required by a worker with "
+        "REDIS_URL; replay and the demo fall back to a development key",
+    )
+    redis_prefix: str = Field(default="policyguard", min_length=1, description="prefix of every Redis key")
+    redis_timeout_s: float = Field(
+        default=2.0, gt=0, description="a Redis call slower than this counts as an outage (checks are deferred)"
+    )
+    shared_contact_min_ids: int = Field(
+        default=3, ge=2, description="SHARED_CONTACT: distinct policyholder IDs on one mobile"
+    )
+    shared_contact_window_days: float = Field(default=30.0, gt=0, description="SHARED_CONTACT: within this window")
+    index_retention_days: float = Field(
+        default=400.0, gt=0, description="customer-index entries (Redis) without a write this long expire"
+    )
+    cross_backlog_max: int = Field(
+        default=100_000, ge=0, description="events whose cross-policy checks wait through a Redis outage; beyond: skipped"
     )
     broker_profile: BrokerProfile = Field(
         default=BrokerProfile.KAFKA, description="kafka: Kafka's usual group timeouts; embedded: short ones for tansu"
@@ -119,10 +139,23 @@ class Settings(BaseSettings):
             penalties={**DEFAULT_PENALTIES, **self.penalties},
         )
 
+    def cross_policy(self) -> CrossPolicyConfig:
+        return CrossPolicyConfig(
+            shared_contact_min_ids=self.shared_contact_min_ids,
+            shared_contact_window_days=self.shared_contact_window_days,
+            retention_days=self.index_retention_days,
+        )
+
+    def secret(self) -> str:
+        """The customer index's HMAC key (the development key when none is set)."""
+        return self.hash_secret.get_secret_value() if self.hash_secret is not None else DEV_SECRET
+
     def as_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in a child process."""
         env: dict[str, str] = {}
         for name, value in self.model_dump(mode="json", exclude_none=True).items():
+            if name == "hash_secret" and self.hash_secret is not None:
+                value = self.hash_secret.get_secret_value()
             env[env_name(name)] = json.dumps(value) if isinstance(value, dict | list) else str(value)
         return env
 

@@ -10,6 +10,7 @@ import redis
 
 from streams.app import build_app
 from streams.core.rules_config import RulesConfigError
+from streams.cross_runner import build_runner
 from streams.health import Health, serve
 from streams.logs import setup_logging
 from streams.rules_file import load_ruleset
@@ -59,14 +60,21 @@ def run_worker(settings: Settings) -> int:
         if settings.metrics_port:
             serve_http(settings, health)
         if settings.redis_url:
+            if settings.hash_secret is None:
+                raise WorkerStartError("POLICYGUARD_HASH_SECRET is not set: the customer index on REDIS_URL stores "
+                                       "keyed hashes, and a worker never uses the development key")
             check_redis(settings.redis_url)
+        else:
+            log.warning("REDIS_URL is not set: cross-policy checks (staff phone, identity conflict, shared "
+                        "contact) are off and counted as skipped")
         counts = asyncio.run(ensure_topics(settings))
     except (WorkerStartError, TopicSetupError, RulesConfigError) as exc:
         print(f"policyguard worker: {exc}", file=sys.stderr)
         return 2
     log.info("topics ready: %s", ", ".join(f"{name}={n}" for name, n in sorted(counts.items())))
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app = build_app(settings, ruleset, partitions=counts[settings.topic_policy_events], health=health)
+    app = build_app(settings, ruleset, partitions=counts[settings.topic_policy_events], health=health,
+                    cross=build_runner(settings))
 
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
                           override_logging=False)  # ours, set above: one format for every line

@@ -1,4 +1,4 @@
-"""``policyguard``: demo, worker, replay, produce, schemas (CONTRACT.md §6)."""
+"""``policyguard``: demo, worker, replay, roster load, customer, produce, schemas."""
 from __future__ import annotations
 
 import argparse
@@ -27,8 +27,13 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from redis.exceptions import RedisError
+
+    from streams.core.crosspolicy.roster import RosterFileError
     from streams.core.rules_config import RulesConfigError
-    from streams.replay import REPLAY_FILES, ReplayInputError, replay
+    from streams.cross_runner import build_runner
+    from streams.replay import REPLAY_FILES, ReplayInputError, check_paths, replay
+    from streams.roster_file import load_roster_file
     from streams.rules_file import load_ruleset
 
     def progress(count: int) -> None:
@@ -37,14 +42,26 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         settings = Settings()
         ruleset = load_ruleset(args.rules if args.rules is not None else settings.rules_file)
+        check_paths([Path(f) for f in args.files], Path(args.out))
+        cross = build_runner(settings, in_process=True)
+        if args.roster is not None:
+            assert cross.store is not None
+            roster = asyncio.run(load_roster_file(Path(args.roster), cross.stage.hasher, cross.store))
+            where = "into Redis" if settings.redis_url else "for this replay"
+            print(f"roster {args.roster} loaded {where}: {roster.summary()}", file=sys.stderr)
+            for problem in roster.rejected:
+                print(f"  rejected {problem}", file=sys.stderr)
         summary = replay([Path(f) for f in args.files], Path(args.out), ruleset=ruleset,
-                         detection=settings.detection(), progress=progress)
+                         detection=settings.detection(), progress=progress, cross=cross)
     except ReplayInputError as exc:
         print(f"policyguard replay: {exc}", file=sys.stderr)
         return 2
-    except (OSError, RulesConfigError) as exc:
+    except (OSError, RulesConfigError, RosterFileError) as exc:
         reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else str(exc)
         print(f"policyguard replay: {reason}", file=sys.stderr)
+        return 2
+    except RedisError as exc:
+        print(f"policyguard replay: Redis at REDIS_URL: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     outcomes = ", ".join(f"{k} {summary.outcomes[k]}" for k in ("clean", "clean_with_warnings", "quarantined"))
     if summary.duplicates:
@@ -54,8 +71,97 @@ def _replay(args: argparse.Namespace) -> int:
         print("quarantine reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.reasons.items())))
     if summary.blank_lines:
         print(f"skipped {summary.blank_lines} blank line(s)")
+    if summary.cross_skipped:
+        print(f"cross-policy checks skipped for {summary.cross_skipped} events: the customer index (Redis) "
+              "stayed unavailable")
     for name in REPLAY_FILES.values():
         print(f"  {Path(args.out) / name}: {summary.written[name]} records")
+    return 0
+
+
+def _redis_store(settings: Settings, command: str):  # noqa: ANN202 - imported lazily
+    from streams.redis_store import RedisStore
+
+    if not settings.redis_url:
+        print(f"policyguard {command}: REDIS_URL is not set (the customer index lives in Redis)", file=sys.stderr)
+        return None
+    if settings.hash_secret is None:
+        print(f"policyguard {command}: POLICYGUARD_HASH_SECRET is not set (the key the workers hash with)",
+              file=sys.stderr)
+        return None
+    return RedisStore.from_url(settings.redis_url, settings.cross_policy(), prefix=settings.redis_prefix,
+                               timeout_s=max(settings.redis_timeout_s, 5.0))
+
+
+def _roster_load(args: argparse.Namespace) -> int:
+    from redis.exceptions import RedisError
+
+    from streams.core.crosspolicy import Hasher
+    from streams.core.crosspolicy.roster import RosterFileError
+    from streams.roster_file import load_roster_file
+
+    settings = Settings()
+    store = _redis_store(settings, "roster load")
+    if store is None:
+        return 2
+
+    async def run() -> object:
+        try:
+            return await load_roster_file(Path(args.file), Hasher(settings.secret()), store)
+        finally:
+            await store.close()
+
+    try:
+        roster = asyncio.run(run())
+    except (OSError, RosterFileError) as exc:
+        reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else str(exc)
+        print(f"policyguard roster load: {args.file}: {reason}", file=sys.stderr)
+        return 2
+    except RedisError as exc:
+        print(f"policyguard roster load: Redis at REDIS_URL: {type(exc).__name__}: {exc}; the roster is unchanged",
+              file=sys.stderr)
+        return 2
+    print(f"roster loaded: {roster.summary()}")  # type: ignore[attr-defined]
+    for problem in roster.rejected:  # type: ignore[attr-defined]
+        print(f"  rejected {problem}")
+    return 0
+
+
+def _customer(args: argparse.Namespace) -> int:
+    import json
+
+    from redis.exceptions import RedisError
+
+    from schemas.text import id_number
+    from streams.core.crosspolicy import Hasher
+    from streams.customer_view import caller, look_up
+    from streams.logs import setup_logging
+
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_format)
+    store = _redis_store(settings, "customer")
+    if store is None:
+        return 2
+    id_no = id_number(args.id_no)
+    if not isinstance(id_no, str) or not id_no:
+        print("policyguard customer: ID_NO is empty", file=sys.stderr)
+        return 2
+
+    async def run():  # noqa: ANN202
+        try:
+            return await look_up(store, Hasher(settings.secret()), args.id_type, id_no, caller(args.operator))
+        finally:
+            await store.close()
+
+    try:
+        view = asyncio.run(run())
+    except RedisError as exc:
+        print(f"policyguard customer: Redis at REDIS_URL: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(view.as_json(), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(view.lines()))
     return 0
 
 
@@ -123,7 +229,39 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines input, one event per line")
     replay.add_argument("--out", required=True, metavar="DIR", help="directory for the five output files")
     replay.add_argument("--rules", metavar="FILE", help="rules configuration (TOML); default: POLICYGUARD_RULES_FILE")
+    replay.add_argument("--roster", metavar="FILE",
+                        help="staff / agent roster (CSV user_id,role,mobile[,id_no]) for STAFF_PHONE_AS_CUSTOMER; "
+                        "with REDIS_URL set it replaces the roster in Redis, as `roster load` does")
     replay.set_defaults(run=_replay)
+
+    roster = commands.add_parser("roster", help="manage the staff / agent roster in the customer index")
+    roster_commands = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION",
+                                            help="load: replace the roster from a CSV file")
+    roster_load = roster_commands.add_parser(
+        "load",
+        help="load or replace the roster from a CSV file",
+        description="Reads FILE (CSV with header user_id,role,mobile and an optional id_no column), checks every "
+        "line, and replaces the roster in Redis (REDIS_URL) in one step: readers see the old roster or the new one. "
+        "Only keyed hashes of mobiles and ID numbers are stored (POLICYGUARD_HASH_SECRET). Prints the counts and "
+        "each rejected line with the reason.",
+    )
+    roster_load.add_argument("file", metavar="FILE", help="roster CSV")
+    roster_load.set_defaults(run=_roster_load)
+
+    customer = commands.add_parser(
+        "customer",
+        help="one customer's view across channels (PII masked; each use is logged with the caller)",
+        description="Looks the ID number up in the customer index (REDIS_URL): the customer's policies with their "
+        "channels and roles, conflicting names / birth dates / genders between policies, and the cross-policy "
+        "alerts about them. The ID number is shown masked; the use is logged and kept in the index's audit list "
+        "with the caller.",
+    )
+    customer.add_argument("id_no", metavar="ID_NO", help="the customer's ID number")
+    customer.add_argument("--id-type", default="RESIDENT_ID", metavar="TYPE",
+                          help="ID type of the number (default RESIDENT_ID)")
+    customer.add_argument("--operator", metavar="NAME", help="who is looking (default: the OS user), for the audit log")
+    customer.add_argument("--json", action="store_true", help="print the view as JSON")
+    customer.set_defaults(run=_customer)
 
     produce = commands.add_parser(
         "produce",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from streams.embedded.processes import ProcessGroup, StartupFailed, free_port, start_server
+from streams.embedded.processes import ChildProcess, ProcessGroup, StartupFailed, free_port, start_server
 
 
 def redis_binary() -> str:
@@ -20,9 +20,17 @@ def redis_binary() -> str:
 
 def start_redis(group: ProcessGroup, workdir: Path, host: str = "127.0.0.1") -> str:
     """Start redis with no persistence; returns its ``redis://`` URL."""
-    port = free_port(host)
+    return redis_server(group, workdir, host)[1]
+
+
+def redis_server(group: ProcessGroup, workdir: Path, host: str = "127.0.0.1", port: int | None = None, *,
+                 persist: bool = False) -> tuple[ChildProcess, str]:
+    """The process too (to stop it and start it again on its port, as an outage test does);
+    ``persist``: an append-only file in ``workdir``, so a restart keeps the data."""
+    port = port or free_port(host)
     workdir.mkdir(parents=True, exist_ok=True)
-    argv = [redis_binary(), "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no",
+    argv = [redis_binary(), "--bind", host, "--port", str(port), "--save", "",
+            "--appendonly", "yes" if persist else "no",
             "--dir", str(workdir), "--protected-mode", "yes"]
-    start_server(group, "redis-server", argv, workdir / "redis.log", host, port)
-    return f"redis://{host}:{port}/0"
+    child = start_server(group, "redis-server", argv, workdir / "redis.log", host, port)
+    return child, f"redis://{host}:{port}/0"

@@ -40,6 +40,8 @@ def settings_for(servers: Servers, tmp_path: Path, *, partitions: int = 1) -> Se
     return Settings(
         kafka_bootstrap_servers=servers.bootstrap,
         redis_url=servers.redis_url,
+        redis_prefix=prefix,
+        hash_secret="integration-test-secret",
         broker_profile=BrokerProfile.EMBEDDED,
         app_id=f"policyguard-{prefix}",
         topic_policy_events=f"{prefix}.policy-events",

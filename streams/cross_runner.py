@@ -1,0 +1,129 @@
+"""The cross-policy stage as a shell runs it: one store exchange per batch, outages survived.
+
+Validation never waits for the customer index. When the store fails or times out, the
+batch's observations are kept in a bounded backlog and the store is left alone for a
+backoff (0.5 s doubling to 30 s), so a dead Redis costs no time per batch; the outage is
+logged once when it starts and once when it ends. When the store answers again the backlog
+is caught up, oldest first, a chunk per batch. What the backlog cannot hold is skipped and
+counted (``policyguard_cross_policy_skipped_total``), never silently.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from redis.exceptions import RedisError
+
+from schemas.alert import Alert
+from streams import metrics
+from streams.core.crosspolicy import CrossPolicyStage, CrossStore, MemoryStore, Observation
+from streams.redis_store import RedisStore
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STORE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 30.0
+CATCH_UP_CHUNK = 2_000
+"""Backlogged observations taken along with one batch: a long outage is caught up over a few
+batches (or timer ticks), never in one script call that would hold Redis for seconds."""
+
+
+class CrossPolicyRunner:
+    def __init__(self, stage: CrossPolicyStage, store: CrossStore | None, *, backlog_max: int = 100_000,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.stage = stage
+        self.store = store
+        self.backlog: deque[Observation] = deque()
+        self.backlog_max = backlog_max
+        self.monotonic = monotonic
+        self.down_since: float | None = None
+        self.retry_at = 0.0
+        self.backoff = BACKOFF_FIRST_S
+        self.last_error = ""
+
+    async def run(self, observations: Sequence[Observation], now: datetime) -> list[Alert]:
+        """The alerts these observations (and whatever was backlogged) find and own."""
+        if self.store is None:
+            metrics.count_cross_skipped("no_store", len(observations))
+            return []
+        if self.down_since is not None and self.monotonic() < self.retry_at:
+            self._defer(observations)
+            return []
+        taken = [self.backlog.popleft() for _ in range(min(len(self.backlog), CATCH_UP_CHUNK))]
+        batch = [*taken, *observations]
+        if not batch:
+            return []
+        started = time.perf_counter()
+        try:
+            request = self.stage.request(batch)
+            view = await self.store.exchange(request)
+            candidates = self.stage.detect(batch, view, now)
+            owned = await self.store.claim([candidate.claim for candidate in candidates])
+        except STORE_ERRORS as exc:
+            self._failed(exc, batch)
+            return []
+        except Exception as exc:  # noqa: BLE001 - a detector defect costs these checks, never the batch
+            log.error("cross-policy checks of %d events failed: %s", len(batch), type(exc).__name__)
+            metrics.count_cross_skipped("defect", len(batch))
+            metrics.STAGE_ERRORS.labels(stage="cross").inc()
+            return []
+        metrics.CROSS_SECONDS.observe(time.perf_counter() - started)
+        self._recovered()
+        metrics.set_cross_state(up=True, backlog=len(self.backlog))
+        return [candidate.alert for candidate in candidates if candidate.alert.alert_id in owned]
+
+    def _defer(self, observations: Sequence[Observation]) -> None:
+        self.backlog.extend(observations)
+        overflow = len(self.backlog) - self.backlog_max
+        if overflow > 0:
+            for _ in range(overflow):
+                self.backlog.popleft()
+            metrics.count_cross_skipped("backlog_full", overflow)
+        metrics.set_cross_state(up=False, backlog=len(self.backlog))
+
+    def _failed(self, exc: BaseException, batch: Sequence[Observation]) -> None:
+        now = self.monotonic()
+        if self.down_since is None:
+            self.down_since = now
+            self.backoff = BACKOFF_FIRST_S
+            log.warning("customer index (Redis) unavailable (%s): validation goes on; cross-policy checks are kept "
+                        "for later (up to %d events) and retried with backoff", type(exc).__name__, self.backlog_max)
+        else:
+            self.backoff = min(self.backoff * 2, BACKOFF_MAX_S)
+        self.last_error = type(exc).__name__
+        self.retry_at = now + self.backoff
+        self.backlog.extendleft(reversed(batch))  # oldest first again
+        self._defer(())
+
+    def _recovered(self) -> None:
+        if self.down_since is None:
+            return
+        log.warning("customer index (Redis) available again after %.1f s; catching up %d deferred events",
+                    self.monotonic() - self.down_since, len(self.backlog))
+        self.down_since = None
+        self.backoff = BACKOFF_FIRST_S
+
+    @property
+    def pending(self) -> int:
+        return len(self.backlog)
+
+
+def build_runner(settings: Settings, *, in_process: bool = False) -> CrossPolicyRunner:
+    """The stage on the Redis of ``REDIS_URL``; without one, an in-process store when
+    ``in_process`` (replay: one process sees every policy), else none (a worker: its checks are
+    counted as skipped, since one worker's memory would miss the other workers' policies)."""
+    config = settings.cross_policy()
+    stage = CrossPolicyStage.default(settings.secret(), config, settings.detection().penalties)
+    store: CrossStore | None = None
+    if settings.redis_url:
+        store = RedisStore.from_url(settings.redis_url, config, prefix=settings.redis_prefix,
+                                    timeout_s=settings.redis_timeout_s)
+    elif in_process:
+        store = MemoryStore(config)
+    return CrossPolicyRunner(stage, store, backlog_max=settings.cross_backlog_max)

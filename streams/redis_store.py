@@ -1,0 +1,206 @@
+"""The customer index on Redis (redis-py asyncio): one script call per batch, never per event.
+
+A batch's writes and reads run as one Lua script, so they are atomic: two workers judging
+the two halves of an identity conflict at the same moment cannot both miss it, because
+whichever script runs second sees the first one's write. The script's merges mirror
+:func:`streams.core.crosspolicy.index.merge_identity` and ``merge_use`` exactly; the tests run
+the same cases against this store and the in-process one.
+
+Keys (``<prefix>`` = ``POLICYGUARD_REDIS_PREFIX``), every customer value a keyed hash:
+``<prefix>:id:<person>`` hash policy → entry; ``<prefix>:mob:<mobile>`` hash policyholder →
+entry; ``<prefix>:roster`` hash mobile → staff member; ``<prefix>:claim:<alert_id>`` the
+event that owns an alert; ``<prefix>:alerts:<person>`` the cross-policy alerts about a
+person; ``<prefix>:audit`` who looked at which customer. Entries expire after the retention
+with no write. The script names keys it builds itself, so the index needs one Redis (or a
+Sentinel-managed primary), not Redis Cluster.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from streams.core.crosspolicy.config import CrossPolicyConfig
+from streams.core.crosspolicy.index import Claim, Request, RosterEntry, View
+from streams.core.crosspolicy.store import CustomerRecord
+
+EXCHANGE = """
+local retention = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
+local prefix = ARGV[3]
+local i = 4
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local key, field, value = prefix .. ':id:' .. ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  i = i + 3
+  local stored = redis.call('HGET', key, field)
+  if stored then
+    local old, new = cjson.decode(stored), cjson.decode(value)
+    if new.t < old.t then
+      value = nil
+    elseif new.k == old.k then
+      new.s = old.s; new.e = old.e; new.a = old.a
+      value = cjson.encode(new)
+    end
+  end
+  if value then redis.call('HSET', key, field, value) end
+  redis.call('EXPIRE', key, retention)
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local key, field, value = prefix .. ':mob:' .. ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  i = i + 3
+  local stored = redis.call('HGET', key, field)
+  if stored then
+    local old, new = cjson.decode(stored), cjson.decode(value)
+    local first = old
+    if new.f < old.f then first = new end
+    local policies = old.p
+    for _, policy in ipairs(new.p) do
+      local known = false
+      for _, have in ipairs(policies) do if have == policy then known = true end end
+      if not known and #policies < cap then table.insert(policies, policy) end
+    end
+    value = cjson.encode({f = first.f, l = math.max(old.l, new.l), e = first.e, a = first.a, p = policies,
+                          c = first.c, b = first.b})
+  end
+  redis.call('HSET', key, field, value)
+  redis.call('EXPIRE', key, retention)
+end
+local persons, mobiles, roster = {}, {}, {}
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  table.insert(persons, {ARGV[i], redis.call('HGETALL', prefix .. ':id:' .. ARGV[i])})
+  i = i + 1
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  table.insert(mobiles, {ARGV[i], redis.call('HGETALL', prefix .. ':mob:' .. ARGV[i])})
+  i = i + 1
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local entry = redis.call('HGET', prefix .. ':roster', ARGV[i])
+  if entry then table.insert(roster, {ARGV[i], entry}) end
+  i = i + 1
+end
+return {persons, mobiles, roster}
+"""
+
+CLAIM = """
+local retention = tonumber(ARGV[1])
+local prefix = ARGV[2]
+local i = 3
+local n = tonumber(ARGV[i]); i = i + 1
+local owned = {}
+for _ = 1, n do
+  local id, owner, ref, people = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  i = i + 4
+  redis.call('SET', prefix .. ':claim:' .. id, owner, 'NX', 'EX', retention)
+  local mine = redis.call('GET', prefix .. ':claim:' .. id) == owner
+  if mine then table.insert(owned, id) end
+  for _ = 1, people do
+    if mine then
+      local key = prefix .. ':alerts:' .. ARGV[i]
+      redis.call('HSET', key, id, ref)
+      redis.call('EXPIRE', key, retention)
+    end
+    i = i + 1
+  end
+end
+return owned
+"""
+
+AUDIT_KEPT = 100_000
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _pairs(flat: list[Any]) -> dict[str, Any]:
+    return {_text(flat[j]): json.loads(flat[j + 1]) for j in range(0, len(flat), 2)}
+
+
+class RedisStore:
+    def __init__(self, client: aioredis.Redis, config: CrossPolicyConfig, prefix: str = "policyguard") -> None:
+        self.client = client
+        self.config = config
+        self.prefix = prefix
+        self._retention = max(int(config.retention_days * 86_400), 1)
+        self._exchange = client.register_script(EXCHANGE)
+        self._claim = client.register_script(CLAIM)
+
+    @classmethod
+    def from_url(cls, url: str, config: CrossPolicyConfig, *, prefix: str = "policyguard",
+                 timeout_s: float = 2.0) -> RedisStore:
+        """Short timeouts: a slow Redis must cost a batch its cross-policy checks, not the
+        partition its progress."""
+        client = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                         max_connections=8)
+        return cls(client, config, prefix)
+
+    async def exchange(self, request: Request) -> View:
+        args: list[Any] = [self._retention, self.config.policies_per_mobile, self.prefix]
+        for writes in (request.identities, request.uses):
+            args.append(len(writes))
+            for key, field, entry in writes:
+                args += [key, field, json.dumps(entry, separators=(",", ":"))]
+        for reads in (request.persons, request.mobiles, request.roster):
+            args.append(len(reads))
+            args += sorted(reads)
+        persons, mobiles, roster = await self._exchange(args=args)
+        return View(
+            persons={_text(key): _pairs(flat) for key, flat in persons},
+            mobiles={_text(key): _pairs(flat) for key, flat in mobiles},
+            roster={_text(key): RosterEntry.from_entry(json.loads(entry)) for key, entry in roster},
+        )
+
+    async def claim(self, claims: list[Claim]) -> set[str]:
+        if not claims:
+            return set()
+        args: list[Any] = [self._retention, self.prefix, len(claims)]
+        for claim in claims:
+            ref = json.dumps({"alert_id": claim.alert_id, "alert_type": claim.alert_type,
+                              "policy_no": claim.policy_no}, separators=(",", ":"))
+            args += [claim.alert_id, claim.owner, ref, len(claim.persons), *claim.persons]
+        return {_text(alert_id) for alert_id in await self._claim(args=args)}
+
+    async def load_roster(self, entries: dict[str, RosterEntry]) -> None:
+        """Written aside, then renamed over the live roster in one step."""
+        live, loading = f"{self.prefix}:roster", f"{self.prefix}:roster:loading"
+        await self.client.delete(loading)
+        items = [(mobile, json.dumps(entry.to_entry(), separators=(",", ":"))) for mobile, entry in entries.items()]
+        for start in range(0, len(items), 1000):
+            await self.client.hset(loading, mapping=dict(items[start:start + 1000]))
+        async with self.client.pipeline(transaction=True) as pipe:
+            if items:
+                pipe.rename(loading, live)
+            else:
+                pipe.delete(live)
+            await pipe.execute()
+
+    async def roster_size(self) -> int:
+        return int(await self.client.hlen(f"{self.prefix}:roster"))
+
+    async def customer(self, person: str) -> CustomerRecord:
+        policies = await self.client.hgetall(f"{self.prefix}:id:{person}")
+        alerts = await self.client.hgetall(f"{self.prefix}:alerts:{person}")
+        return CustomerRecord(
+            {_text(k): json.loads(v) for k, v in policies.items()},
+            [json.loads(v) for v in alerts.values()],
+        )
+
+    async def audit(self, record: dict[str, Any]) -> None:
+        key = f"{self.prefix}:audit"
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.lpush(key, json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+            pipe.ltrim(key, 0, AUDIT_KEPT - 1)
+            await pipe.execute()
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def close(self) -> None:
+        await self.client.aclose()

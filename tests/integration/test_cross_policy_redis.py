@@ -1,0 +1,182 @@
+"""The customer index on a real redis-server: the same answers as the in-process store, no raw
+PII in any key or value, and a hung Redis that costs validation nothing."""
+from __future__ import annotations
+
+import json
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from streams.core.crosspolicy import CrossPolicyConfig, MemoryStore
+from streams.core.outputs import OutputKind
+from streams.customer_view import look_up
+from streams.embedded.processes import ProcessGroup
+from streams.embedded.redis_server import redis_server
+from streams.redis_store import RedisStore
+from tests.cross_cases import ROSTER_CSV, all_events, cases, comparable, cross_alerts, driver_with, pipe_all
+from tests.integration.conftest import Servers
+from tests.oracle import encode
+
+pytestmark = pytest.mark.integration
+
+CASES = cases()
+StoreFactory = Callable[..., RedisStore]
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def redis_store(servers: Servers, prefix: str) -> StoreFactory:
+    def make(url: str = servers.redis_url, timeout_s: float = 2.0) -> RedisStore:
+        return RedisStore.from_url(url, CrossPolicyConfig(), prefix=prefix, timeout_s=timeout_s)
+    return make
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_case_on_redis(name: str, redis_store: StoreFactory) -> None:
+    alerts = cross_alerts(pipe_all(driver_with(redis_store()), CASES[name].events))
+    assert Counter(alert["alert_type"] for alert in alerts) == CASES[name].alerts
+
+
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_redis_gives_the_in_process_answers_whatever_the_order(redis_store: StoreFactory, partitions: int) -> None:
+    expected = sorted(map(comparable, cross_alerts(pipe_all(driver_with(MemoryStore()), all_events()))),
+                      key=lambda a: a["alert_id"])
+    # Policies newest first: every pair and cluster is completed by its *older* member.
+    events = all_events()
+    by_policy: dict[str, list] = {}
+    for event in events:
+        by_policy.setdefault(event[1]["policy_no"], []).append(event)
+    reordered = [event for policy in sorted(by_policy, reverse=True) for event in by_policy[policy]]
+    found = cross_alerts(pipe_all(driver_with(redis_store(), partitions=partitions), reordered))
+    assert sorted(map(comparable, found), key=lambda a: a["alert_id"]) == expected
+
+
+def test_no_raw_id_number_phone_or_name_in_any_redis_key_or_value(servers: Servers, redis_store: StoreFactory,
+                                                                   prefix: str) -> None:
+    store = redis_store()
+    driver = driver_with(store)
+    pipe_all(driver, all_events())
+    holder = all_events()[0][1]["policyholder"]
+    driver.run(look_up(store, driver.cross.stage.hasher, "RESIDENT_ID", holder["id_no"], "auditor"))  # type: ignore[union-attr]
+    client = redis.Redis.from_url(servers.redis_url)
+    texts = []
+    keys = list(client.scan_iter(match=f"{prefix}:*"))
+    assert len(keys) > 20
+    for key in keys:
+        kind = client.type(key).decode()
+        texts.append(key.decode())
+        if kind == "hash":
+            texts += [part.decode() for pair in client.hgetall(key).items() for part in pair]
+        elif kind == "string":
+            texts.append(client.get(key).decode())
+        elif kind == "list":
+            texts += [item.decode() for item in client.lrange(key, 0, -1)]
+        else:
+            pytest.fail(f"unexpected {kind} key {key!r}")
+    dump = "\n".join(texts)
+    secrets: set[str] = set()
+    for _, document in all_events():
+        for party in [document.get("policyholder"), *document.get("insureds", [])]:
+            if party:
+                secrets |= {value for value in (party["id_no"], party["mobile"], party["name"], party.get("landline"))
+                            if value}
+    secrets |= {field for line in ROSTER_CSV.splitlines()[1:] for field in line.split(",")[2:] if field}
+    leaked = sorted(secret for secret in secrets if secret in dump)
+    assert leaked == []
+    assert "auditor" in dump  # the audit trail names the caller, the ID only masked and hashed
+    client.close()
+
+
+def test_a_hung_redis_defers_the_checks_and_they_catch_up(tmp_path: Path, redis_store: StoreFactory) -> None:
+    with ProcessGroup() as group:
+        child, url = redis_server(group, tmp_path / "redis")
+        driver = driver_with(redis_store(url, timeout_s=0.3))
+        runner = driver.cross
+        assert runner is not None
+        events = all_events()
+        half = len(events) // 2
+        for stream, document in events[:half]:
+            driver.pipe(stream, encode(document), key=document["policy_no"].encode(), advance_s=1)
+        child.signal(signal.SIGSTOP)  # alive, listening, answering nothing: every call times out
+        try:
+            started = time.monotonic()
+            for stream, document in events[half:]:
+                driver.pipe(stream, encode(document), key=document["policy_no"].encode(), advance_s=1)
+            spent = time.monotonic() - started
+            assert runner.down_since is not None and runner.pending > 0
+        finally:
+            child.signal(signal.SIGCONT)
+        # Validation went on: every record was routed, and the backoff kept the timeouts few.
+        routed = [o for o in driver.outputs if o.kind in (OutputKind.POLICY_CLEAN, OutputKind.ENDORSEMENT_CLEAN,
+                                                           OutputKind.QUARANTINE)]
+        held = sum(len(state.pending) for task in driver.tasks.values() for state in task.states.values())
+        assert len(routed) + held == len(events)
+        assert spent < 0.3 * 6, f"{len(events) - half} events took {spent:.1f}s with Redis hung"
+        deadline = time.monotonic() + 30
+        while runner.pending and time.monotonic() < deadline:
+            driver.tick()  # the worker's timer does this: a retry once the backoff has passed
+            time.sleep(0.05)
+        assert runner.pending == 0 and runner.down_since is None
+        driver.finish()
+        alerts = cross_alerts(driver.read(OutputKind.ALERTS))
+        assert Counter(a["alert_type"] for a in alerts) == sum((c.alerts for c in CASES.values()), Counter())
+
+
+def test_roster_load_replaces_the_roster_atomically(servers: Servers, tmp_path: Path, prefix: str) -> None:
+    from streams.cli.main import main
+
+    env = {"REDIS_URL": servers.redis_url, "POLICYGUARD_REDIS_PREFIX": prefix,
+           "POLICYGUARD_HASH_SECRET": "integration-test-secret"}
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER_CSV + "X9,NOBODY,13900000000\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        assert main(["roster", "load", str(roster)]) == 0
+        client = redis.Redis.from_url(servers.redis_url)
+        assert client.hlen(f"{prefix}:roster") == 3
+        roster.write_text("user_id,role,mobile\nB1,SALES_AGENT,13700000001\n", encoding="utf-8")
+        assert main(["roster", "load", str(roster)]) == 0
+        assert client.hlen(f"{prefix}:roster") == 1
+        assert not client.exists(f"{prefix}:roster:loading")
+        roster.write_text("name,phone\n", encoding="utf-8")
+        assert main(["roster", "load", str(roster)]) == 2  # not a roster: the old one stays
+        assert client.hlen(f"{prefix}:roster") == 1
+        values = json.dumps([v.decode() for v in client.hvals(f"{prefix}:roster")])
+        assert "13700000001" not in values
+        client.close()
+
+
+def test_the_customer_command_shows_one_customer_across_channels(servers: Servers, redis_store: StoreFactory,
+                                                                 prefix: str, capsys: pytest.CaptureFixture,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.cli.main import main
+
+    store = redis_store()
+    driver = driver_with(store, secret="integration-test-secret")
+    pipe_all(driver, CASES["identity-conflict"].events)
+    holder = CASES["identity-conflict"].events[0][1]["policyholder"]
+    monkeypatch.setenv("REDIS_URL", servers.redis_url)
+    monkeypatch.setenv("POLICYGUARD_REDIS_PREFIX", prefix)
+    monkeypatch.setenv("POLICYGUARD_HASH_SECRET", "integration-test-secret")
+    assert main(["customer", holder["id_no"], "--operator", "compliance-7"]) == 0
+    out = capsys.readouterr().out
+    assert "XIC1" in out and "XIC2" in out and "AGENCY" in out and "BANCASSURANCE" in out
+    assert "IDENTITY_CONFLICT" in out and "姓名不一致" in out
+    assert holder["id_no"] not in out and holder["name"] not in out
+    client = redis.Redis.from_url(servers.redis_url)
+    (entry,) = [json.loads(item) for item in client.lrange(f"{prefix}:audit", 0, -1)]
+    assert entry["operator"] == "compliance-7" and holder["id_no"] not in json.dumps(entry)
+    client.close()
+    monkeypatch.delenv("POLICYGUARD_HASH_SECRET")
+    assert main(["customer", holder["id_no"]]) == 2
