@@ -13,12 +13,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import SecretStr
+
 from streams.accounting import Accounting, collect
-from streams.demo.scenario import Scene, scenes
+from streams.core.crosspolicy import DEV_SECRET, Hasher
+from streams.core.crosspolicy.roster import Roster, parse_roster
+from streams.demo.scenario import ROSTER_CSV, Scene, scenes
 from streams.embedded.processes import ChildProcess, ProcessGroup, StartupFailed, free_port
 from streams.embedded.redis_server import start_redis
 from streams.embedded.tansu import start_tansu
 from streams.produce import Published, publish
+from streams.redis_store import RedisStore
 from streams.settings import BrokerProfile, Settings
 from streams.topics import TopicSetupError, ensure_topics
 
@@ -67,9 +72,14 @@ def _run(settings: Settings, workdir: Path, serve: bool, timeout_s: float, start
                     update={"kafka_bootstrap_servers": bootstrap, "broker_profile": BrokerProfile.EMBEDDED}
                 )
                 say(f"started embedded broker (tansu, memory storage) on {bootstrap}")
+            if settings.hash_secret is None:
+                settings = settings.model_copy(update={"hash_secret": SecretStr(DEV_SECRET)})
             if not settings.redis_url:
                 settings = settings.model_copy(update={"redis_url": start_redis(group, workdir)})
                 say(f"started redis-server on {settings.redis_url}")
+                # Only into a Redis of its own: a configured one may hold a real roster.
+                roster = asyncio.run(_load_roster(settings))
+                say(f"loaded the demo staff roster: {roster.summary()}")
             asyncio.run(ensure_topics(settings))
             metrics_port = free_port()
             worker = group.add(
@@ -129,6 +139,16 @@ def _run(settings: Settings, workdir: Path, serve: bool, timeout_s: float, start
         except KeyboardInterrupt:
             say("stopping")
     return 0
+
+
+async def _load_roster(settings: Settings) -> Roster:
+    store = RedisStore.from_url(settings.redis_url or "", settings.cross_policy(), prefix=settings.redis_prefix)
+    try:
+        roster = parse_roster(ROSTER_CSV, Hasher(settings.secret()))
+        await store.load_roster(roster.entries)
+        return roster
+    finally:
+        await store.close()
 
 
 async def _publish(settings: Settings, items: list[Scene]) -> list[tuple[Published, Scene]]:
@@ -192,7 +212,8 @@ def _print_alerts(say: Any, alerts: list[dict[str, Any]], instructions: list[dic
         say(f"  {alert['severity']} {alert['alert_type']} {alert['policy_no']}: responsible "
             f"{who.get('user_id')} ({who.get('role')}, supervisor {who.get('supervisor_id')}){fine}")
         for change in alert.get("changes", []):
-            say(f"      {change['party']}.{change['field']}: {change['old']} → {change['new']}")
+            shown = change["new"] if change["old"] is None else f"{change['old']} → {change['new']}"
+            say(f"      {change['party']}.{change['field']}: {shown}")
         say(f"      {alert['summary_zh']}")
     say(f"commission instructions ({len(instructions)}):")
     for item in instructions:

@@ -74,6 +74,16 @@ def _bytes(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode("utf-8")
 
 
+ROSTER_CSV = """user_id,role,mobile
+A0001,SALES_AGENT,13906711835
+S0001,SALES_AGENT,13732104968
+A0107,SALES_AGENT,13511112946
+OP0002,OPERATIONS_CLERK,18601127394
+T0101,BANK_TELLER,15808816247
+"""
+"""The demo's staff roster: agent A0107's own mobile is the one they type in for a customer below."""
+
+
 def scenes() -> list[Scene]:
     hangzhou = address("浙江省", "杭州市", "西湖区", "文三路259号3幢1502室")
     holder = person("陈晓明", "M", "1985-03-12", "330106", "417", mobile="13957102846",
@@ -139,6 +149,13 @@ def scenes() -> list[Scene]:
     policy("RULE_ERROR ID_BIRTH_DATE_MISMATCH ID_GENDER_MISMATCH", "P86420125110005", 1, "APPLICATION_SUBMITTED",
            "2025-11-06T11:45:00+08:00", {"policyholder": mother, "insureds": [dict(bad_daughter, relation_to_policyholder="CHILD")]})
 
+    # Telesales sells the same mother a second policy and types her name with the wrong character.
+    misnamed = dict(mother, name="周莉")
+    policy("clean", "P86420125110011", 1, "APPLICATION_SUBMITTED", "2025-11-07T10:10:00+08:00",
+           {"policyholder": misnamed, "insureds": [dict(misnamed, relation_to_policyholder="SELF")]},
+           channel="TELESALES", actor={"user_id": "TS0031", "role": "SALES_AGENT", "supervisor_id": "TS0001",
+                                       "department": "电销中心"})
+
     # The insured's ID number was left blank.
     no_id = dict(daughter, id_no="  ")
     policy("RULE_ERROR REQUIRED_FIELD_MISSING", "P86420125110006", 1, "APPLICATION_SUBMITTED",
@@ -185,7 +202,7 @@ def scenes() -> list[Scene]:
            tampered, actor={"user_id": "OP0002", "role": "OPERATIONS_CLERK", "supervisor_id": "OP0100",
                             "department": "杭州分公司运营部"})
 
-    # A sales agent swaps the customer's mobile after issue (200 / 100 yuan).
+    # A sales agent swaps the customer's mobile for their own after issue (200 / 100 yuan, twice).
     p3 = "P86440325110003"
     swapped = dict(web, mobile="13511112946")
     agent_edit = {"policyholder": swapped, "insureds": [dict(swapped, relation_to_policyholder="SELF")]}
