@@ -40,7 +40,7 @@ class CustomerView:
 
     def conflicts(self) -> list[dict[str, Any]]:
         return [{"policies": [older, newer], "fields": fields}
-                for older, newer, fields in conflicts_of(self.record.policies)]
+                for older, newer, fields, _ in conflicts_of(self.record.policies)]
 
     def as_json(self) -> dict[str, Any]:
         return {"id_no": self.id_masked, "id_type": self.id_type, "policies": self.policies(),

@@ -29,7 +29,9 @@ EXCHANGE = """
 local retention = tonumber(ARGV[1])
 local cap = tonumber(ARGV[2])
 local prefix = ARGV[3]
-local i = 4
+local per_person = tonumber(ARGV[4])
+local per_mobile = tonumber(ARGV[5])
+local i = 6
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   local key, field, value = prefix .. ':id:' .. ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -43,6 +45,8 @@ for _ = 1, n do
       new.s = old.s; new.e = old.e; new.a = old.a
       value = cjson.encode(new)
     end
+  elseif redis.call('HLEN', key) >= per_person then
+    value = nil
   end
   if value then redis.call('HSET', key, field, value) end
   redis.call('EXPIRE', key, retention)
@@ -64,8 +68,10 @@ for _ = 1, n do
     end
     value = cjson.encode({f = first.f, l = math.max(old.l, new.l), e = first.e, a = first.a, p = policies,
                           c = first.c, b = first.b})
+  elseif redis.call('HLEN', key) >= per_mobile then
+    value = nil
   end
-  redis.call('HSET', key, field, value)
+  if value then redis.call('HSET', key, field, value) end
   redis.call('EXPIRE', key, retention)
 end
 local persons, mobiles, roster = {}, {}, {}
@@ -142,7 +148,9 @@ class RedisStore:
         return cls(client, config, prefix)
 
     async def exchange(self, request: Request) -> View:
-        args: list[Any] = [self._retention, self.config.policies_per_mobile, self.prefix]
+        config = self.config
+        args: list[Any] = [self._retention, config.policies_per_mobile, self.prefix, config.policies_per_person,
+                           config.holders_per_mobile]
         for writes in (request.identities, request.uses):
             args.append(len(writes))
             for key, field, entry in writes:

@@ -2,26 +2,42 @@
 PII in any key or value, and a hung Redis that costs validation nothing."""
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis
 
-from streams.core.crosspolicy import CrossPolicyConfig, MemoryStore
+from streams.core.crosspolicy import DEV_SECRET, CrossPolicyConfig, CrossPolicyStage, MemoryStore
+from streams.core.crosspolicy.index import View
+from streams.core.origin import Origin
 from streams.core.outputs import OutputKind
+from streams.core.pipeline import process_record
+from streams.core.ruleset import RuleSet
 from streams.customer_view import look_up
 from streams.embedded.processes import ProcessGroup
 from streams.embedded.redis_server import redis_server
 from streams.redis_store import RedisStore
-from tests.cross_cases import ROSTER_CSV, all_events, cases, comparable, cross_alerts, driver_with, pipe_all
+from tests.cross_cases import (
+    ROSTER_CSV,
+    all_events,
+    cases,
+    comparable,
+    cross_alerts,
+    customer,
+    driver_with,
+    pipe_all,
+)
 from tests.integration.conftest import Servers
-from tests.oracle import encode
+from tests.lifecycle import policy
+from tests.oracle import encode, resident_id
 
 pytestmark = pytest.mark.integration
 
@@ -180,3 +196,32 @@ def test_the_customer_command_shows_one_customer_across_channels(servers: Server
     client.close()
     monkeypatch.delenv("POLICYGUARD_HASH_SECRET")
     assert main(["customer", holder["id_no"]]) == 2
+
+
+def test_hot_keys_are_capped_alike_on_both_stores(redis_store: StoreFactory) -> None:
+    """A group policyholder on 600 policies, one mobile on 300 policyholders: both stores keep the
+    same first entries up to the caps, so a hot key never grows a batch's read without bound."""
+    config = CrossPolicyConfig()
+    stage = CrossPolicyStage.default(DEV_SECRET, config)
+    company = customer("万达物业", "M", "1980-01-01", region="110101", serial=99, mobile="13700000000")
+    events = [policy(f"XG{n:04d}", 1, "APPLICATION_SUBMITTED", n, holder=company) for n in range(600)]
+    events += [policy(f"XH{n:04d}", 1, "APPLICATION_SUBMITTED", n, holder=dict(
+        customer("钱进", "M", "1985-05-05", region="110101", serial=n % 100), mobile="13600000000",
+        id_no=resident_id("11010" + str(n // 100), "1985-05-05", "M", n % 100))) for n in range(300)]
+    verdicts = [process_record(encode(doc), Origin(topic="policy-events"), now=datetime(2025, 1, 1, tzinfo=UTC),
+                               ruleset=RuleSet.default(), stream=stream) for stream, doc in events]
+    request = stage.request([o for o in map(stage.observe, verdicts) if o is not None])
+    memory, on_redis = MemoryStore(config), redis_store()
+
+    async def both() -> tuple[View, View]:
+        try:
+            return await memory.exchange(request), await on_redis.exchange(request)
+        finally:
+            await on_redis.close()
+
+    in_memory, in_redis = asyncio.run(both())
+    person = stage.hasher.person("RESIDENT_ID", company["id_no"])
+    assert len(in_redis.persons[person]) == config.policies_per_person == len(in_memory.persons[person])
+    assert in_redis.persons == in_memory.persons
+    assert in_redis.mobiles == in_memory.mobiles
+    assert max(len(holders) for holders in in_redis.mobiles.values()) == config.holders_per_mobile

@@ -7,6 +7,7 @@ same alert whichever arrives first.
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -118,33 +119,56 @@ def differing(one: str, other: str) -> list[str]:
     return sorted(name for name in mine.keys() & theirs.keys() if mine[name] != theirs[name])
 
 
-def conflicts_of(entries: dict[str, Entry]) -> list[tuple[str, str, list[str]]]:
-    """Every pair of policies on which one ID number appears with different values:
-    (older policy, newer policy, fields); newer = whose values appeared later."""
+def identities_of(entries: dict[str, Entry]) -> dict[str, list[str]]:
+    """One person's policies grouped by the values they appear with, each group in the order
+    its values appeared (then by policy number)."""
+    groups: dict[str, list[str]] = {}
+    for policy, entry in entries.items():
+        groups.setdefault(entry["k"], []).append(policy)
+    for policies in groups.values():
+        policies.sort(key=lambda p: (entries[p]["s"], p))
+    return groups
+
+
+def conflicts_of(entries: dict[str, Entry], identity: str | None = None,
+                 groups: dict[str, list[str]] | None = None) -> list[tuple[str, str, list[str], str]]:
+    """Conflicting values of one ID number, each pair of value sets once, named by the first
+    policy of each: (older policy, newer policy, fields, the pair's key). ``identity``: only
+    the pairs with that value set (the observed policy's), O(distinct value sets).
+    ``groups``: :func:`identities_of` the entries, when the caller has it already."""
+    groups = groups if groups is not None else identities_of(entries)
+    keys = sorted(groups)
+    pairs = [(identity, other) for other in keys if other != identity] if identity is not None else [
+        (one, other) for i, one in enumerate(keys) for other in keys[i + 1:]]
     found = []
-    policies = sorted(entries)
-    for i, one in enumerate(policies):
-        for other in policies[i + 1:]:
-            fields = differing(entries[one]["k"], entries[other]["k"])
-            if fields:
-                older, newer = sorted((one, other), key=lambda p: (entries[p]["s"], p))
-                found.append((older, newer, fields))
+    for one, other in pairs:
+        fields = differing(one, other)
+        if not fields or one not in groups:
+            continue
+        older, newer = sorted((groups[one][0], groups[other][0]), key=lambda p: (entries[p]["s"], p))
+        found.append((older, newer, fields, "\x1e".join(sorted((one, other)))))
     return found
 
 
-def identity_conflicts(obs: Observation, view: View, now: datetime) -> list[Candidate]:
+def identity_conflicts(obs: Observation, view: View, now: datetime,
+                       grouped: dict[str, dict[str, list[str]]] | None = None) -> list[Candidate]:
+    """One alert per pair of conflicting value sets of an ID number (whichever policies carry
+    them, however many): a typo on one of a group policyholder's thousand policies is one case.
+    ``grouped``: a cache of :func:`identities_of` per person, shared across one batch."""
+    grouped = grouped if grouped is not None else {}
     candidates = []
     for sighting in obs.sightings:
         entries = view.persons.get(sighting.person, {})
-        if obs.policy_no not in entries:
-            continue
-        for older, newer, fields in conflicts_of(entries):
-            if obs.policy_no not in (older, newer):
-                continue  # found when one of those two was read
+        mine = entries.get(obs.policy_no)
+        if mine is None:
+            continue  # not indexed: a person on more policies than the index keeps, or an older event
+        if sighting.person not in grouped:
+            grouped[sighting.person] = identities_of(entries)
+        for older, newer, fields, pair in conflicts_of(entries, mine["k"], grouped[sighting.person]):
             old, new = entries[older], entries[newer]
             what = "、".join(field_zh(name) for name in fields)
             alert = Alert(
-                alert_id=stable_id(AlertType.IDENTITY_CONFLICT.value, sighting.person, *sorted((older, newer))),
+                alert_id=stable_id(AlertType.IDENTITY_CONFLICT.value, sighting.person, pair),
                 alert_type=AlertType.IDENTITY_CONFLICT,
                 severity=AlertSeverity.HIGH,
                 policy_no=newer,
@@ -183,15 +207,23 @@ def shared_windows(holders: dict[str, Entry], min_ids: int, window_s: float) -> 
     mobile, as (end, members), earliest first, windows not overlapping: the first ends at
     the earliest moment the count is reached, the next no sooner than a window later.
 
-    A holder counts in the window ending at T when their uses, first to last, reach into it."""
+    A holder counts in the window ending at T when their uses, first to last, reach into it.
+    O(H log H): ends only move forward, so a holder whose last use fell out never returns."""
     found: list[tuple[int, list[str]]] = []
+    ordered = sorted(holders.items(), key=lambda item: (item[1]["f"], item[0]))
+    inside: list[tuple[int, str]] = []  # (last use, holder), a heap
     not_before: float | None = None
-    for end in sorted({entry["f"] for entry in holders.values()}):
-        if not_before is not None and end < not_before:
-            continue
-        members = sorted(h for h, e in holders.items() if e["f"] <= end and e["l"] >= end - window_s)
-        if len(members) >= min_ids:
-            found.append((end, members))
+    position = 0
+    while position < len(ordered):
+        end = ordered[position][1]["f"]
+        while position < len(ordered) and ordered[position][1]["f"] == end:
+            holder, entry = ordered[position]
+            heapq.heappush(inside, (entry["l"], holder))
+            position += 1
+        while inside and inside[0][0] < end - window_s:
+            heapq.heappop(inside)
+        if len(inside) >= min_ids and (not_before is None or end >= not_before):
+            found.append((end, sorted(holder for _, holder in inside)))
             not_before = end + window_s
     return found
 

@@ -74,10 +74,11 @@ class CrossPolicyStage:
         """Every alert the batch's events find, in event order; the same alert found twice in
         one batch is listed once, under the first event that found it."""
         found: dict[str, Candidate] = {}
+        grouped: dict[str, dict[str, list[str]]] = {}
         for obs in observations:
             for candidate in (
                 *staff_phones(obs, view, now, self.penalties),
-                *identity_conflicts(obs, view, now),
+                *identity_conflicts(obs, view, now, grouped),
                 *shared_contacts(obs, view, now, self.config),
             ):
                 found.setdefault(candidate.alert.alert_id, candidate)

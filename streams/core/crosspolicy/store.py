@@ -49,12 +49,15 @@ class MemoryStore:
         self.alerts: dict[str, list[dict[str, str]]] = {}
 
     async def exchange(self, request: Request) -> View:
+        config = self.config
         for person, policy, entry in request.identities:
             policies = self.persons.setdefault(person, {})
-            policies[policy] = merge_identity(policies.get(policy), entry)
+            if policy in policies or len(policies) < config.policies_per_person:
+                policies[policy] = merge_identity(policies.get(policy), entry)
         for mobile, holder, entry in request.uses:
             holders = self.mobiles.setdefault(mobile, {})
-            holders[holder] = merge_use(holders.get(holder), entry, self.config.policies_per_mobile)
+            if holder in holders or len(holders) < config.holders_per_mobile:
+                holders[holder] = merge_use(holders.get(holder), entry, config.policies_per_mobile)
         return View(
             persons={p: dict(self.persons.get(p, {})) for p in request.persons},
             mobiles={m: dict(self.mobiles.get(m, {})) for m in request.mobiles},
