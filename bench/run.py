@@ -25,11 +25,13 @@ from shutil import rmtree
 
 import orjson
 
-from bench import live
+from bench import cross_policy, live
 from bench.corpus import generate
 from bench.state_scale import cloned, corpus_states, measure
 from streams.changelog import EMPTY_FETCHES_TO_STOP, FETCH_TIMEOUT_S
+from streams.core.crosspolicy import DEV_SECRET, CrossPolicyStage, MemoryStore
 from streams.core.ruleset import RuleSet
+from streams.cross_runner import CrossPolicyRunner
 from streams.embedded.processes import ProcessGroup, free_port
 from streams.embedded.tansu import start_tansu
 from streams.replay import replay
@@ -74,7 +76,9 @@ def offline(lines: list[bytes], workdir: Path) -> dict[str, float]:
     corpus.write_bytes(b"".join(line + b"\n" for line in lines))
     decode_s = best_of(3, decode)
     with chdir(workdir):
-        replay_s = best_of(2, lambda: replay([corpus], workdir / "replay", ruleset=RuleSet.default(), clock=lambda: NOW))
+        # As `policyguard replay` runs it: the cross-policy stage on the in-process store included.
+        replay_s = best_of(2, lambda: replay([corpus], workdir / "replay", ruleset=RuleSet.default(), clock=lambda: NOW,
+                                             cross=CrossPolicyRunner(CrossPolicyStage.default(DEV_SECRET), MemoryStore())))
     return {"decode_only_events_per_s": len(lines) / decode_s, "replay_events_per_s": len(lines) / replay_s}
 
 
@@ -195,6 +199,9 @@ def main() -> int:
         results.update(offline(lines, workdir))
         print(f"  replay {results['replay_events_per_s']:,.0f}/s, orjson.loads {results['decode_only_events_per_s']:,.0f}/s",
               file=sys.stderr)
+        results.update(cross_policy.measure(corpus, NOW, workdir))
+        print(f"  cross-policy stage {results['cross_policy_us_per_event_in_process']:,.0f} µs/event in process, "
+              f"{results['cross_policy_us_per_event_redis']:,.0f} µs/event on Redis", file=sys.stderr)
         templates = corpus_states(corpus, NOW)
         scale = measure(templates, corpus, args.policies, NOW)
         factor = ONE_MILLION / args.policies

@@ -26,72 +26,75 @@ from streams.core.crosspolicy.index import Claim, Request, RosterEntry, View
 from streams.core.crosspolicy.store import CustomerRecord
 
 EXCHANGE = """
-local retention = tonumber(ARGV[1])
-local cap = tonumber(ARGV[2])
-local prefix = ARGV[3]
-local per_person = tonumber(ARGV[4])
-local per_mobile = tonumber(ARGV[5])
-local i = 6
-local n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  local key, field, value = prefix .. ':id:' .. ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  i = i + 3
+local req = cjson.decode(ARGV[1])
+local prefix, retention = req.prefix, req.retention
+local touched = {}
+for _, w in ipairs(req.ids) do
+  local key, field, new = prefix .. ':id:' .. w[1], w[2], w[3]
   local stored = redis.call('HGET', key, field)
+  local value = nil
   if stored then
-    local old, new = cjson.decode(stored), cjson.decode(value)
-    if new.t < old.t then
-      value = nil
-    elseif new.k == old.k then
-      new.s = old.s; new.e = old.e; new.a = old.a
+    local old = cjson.decode(stored)
+    if new.t >= old.t then
+      if new.k == old.k then new.s = old.s; new.e = old.e; new.a = old.a end
       value = cjson.encode(new)
     end
-  elseif redis.call('HLEN', key) >= per_person then
-    value = nil
+  elseif redis.call('HLEN', key) < req.per_person then
+    value = cjson.encode(new)
   end
   if value then redis.call('HSET', key, field, value) end
-  redis.call('EXPIRE', key, retention)
+  touched[key] = true
 end
-n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  local key, field, value = prefix .. ':mob:' .. ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  i = i + 3
+for _, w in ipairs(req.uses) do
+  local key, field, new = prefix .. ':mob:' .. w[1], w[2], w[3]
   local stored = redis.call('HGET', key, field)
+  local value = nil
   if stored then
-    local old, new = cjson.decode(stored), cjson.decode(value)
+    local old = cjson.decode(stored)
     local first = old
     if new.f < old.f then first = new end
     local policies = old.p
     for _, policy in ipairs(new.p) do
       local known = false
       for _, have in ipairs(policies) do if have == policy then known = true end end
-      if not known and #policies < cap then table.insert(policies, policy) end
+      if not known and #policies < req.cap then table.insert(policies, policy) end
     end
     value = cjson.encode({f = first.f, l = math.max(old.l, new.l), e = first.e, a = first.a, p = policies,
                           c = first.c, b = first.b})
-  elseif redis.call('HLEN', key) >= per_mobile then
-    value = nil
+  elseif redis.call('HLEN', key) < req.per_mobile then
+    value = cjson.encode(new)
   end
   if value then redis.call('HSET', key, field, value) end
-  redis.call('EXPIRE', key, retention)
+  touched[key] = true
 end
-local persons, mobiles, roster = {}, {}, {}
-n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  table.insert(persons, {ARGV[i], redis.call('HGETALL', prefix .. ':id:' .. ARGV[i])})
-  i = i + 1
+for key in pairs(touched) do redis.call('EXPIRE', key, retention) end
+-- One JSON text back: stored values are JSON already, and one bulk reply parses in C, where
+-- thousands of nested reply elements would each cost a Python call.
+local out = {}
+local function section(name, keys, kind, last)
+  out[#out + 1] = '"' .. name .. '":{'
+  for n, key in ipairs(keys) do
+    local flat = redis.call('HGETALL', prefix .. kind .. key)
+    local parts = {}
+    for j = 1, #flat, 2 do parts[#parts + 1] = cjson.encode(flat[j]) .. ':' .. flat[j + 1] end
+    out[#out + 1] = (n > 1 and ',' or '') .. cjson.encode(key) .. ':{' .. table.concat(parts, ',') .. '}'
+  end
+  out[#out + 1] = last and '}' or '},'
 end
-n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  table.insert(mobiles, {ARGV[i], redis.call('HGETALL', prefix .. ':mob:' .. ARGV[i])})
-  i = i + 1
+out[#out + 1] = '{'
+section('persons', req.persons, ':id:', false)
+section('mobiles', req.mobiles, ':mob:', false)
+out[#out + 1] = '"roster":{'
+local n = 0
+for _, mobile in ipairs(req.roster) do
+  local entry = redis.call('HGET', prefix .. ':roster', mobile)
+  if entry then
+    n = n + 1
+    out[#out + 1] = (n > 1 and ',' or '') .. cjson.encode(mobile) .. ':' .. entry
+  end
 end
-n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  local entry = redis.call('HGET', prefix .. ':roster', ARGV[i])
-  if entry then table.insert(roster, {ARGV[i], entry}) end
-  i = i + 1
-end
-return {persons, mobiles, roster}
+out[#out + 1] = '}}'
+return table.concat(out)
 """
 
 CLAIM = """
@@ -125,10 +128,6 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _pairs(flat: list[Any]) -> dict[str, Any]:
-    return {_text(flat[j]): json.loads(flat[j + 1]) for j in range(0, len(flat), 2)}
-
-
 class RedisStore:
     def __init__(self, client: aioredis.Redis, config: CrossPolicyConfig, prefix: str = "policyguard") -> None:
         self.client = client
@@ -149,20 +148,17 @@ class RedisStore:
 
     async def exchange(self, request: Request) -> View:
         config = self.config
-        args: list[Any] = [self._retention, config.policies_per_mobile, self.prefix, config.policies_per_person,
-                           config.holders_per_mobile]
-        for writes in (request.identities, request.uses):
-            args.append(len(writes))
-            for key, field, entry in writes:
-                args += [key, field, json.dumps(entry, separators=(",", ":"))]
-        for reads in (request.persons, request.mobiles, request.roster):
-            args.append(len(reads))
-            args += sorted(reads)
-        persons, mobiles, roster = await self._exchange(args=args)
+        document = {
+            "prefix": self.prefix, "retention": self._retention, "cap": config.policies_per_mobile,
+            "per_person": config.policies_per_person, "per_mobile": config.holders_per_mobile,
+            "ids": request.identities, "uses": request.uses,
+            "persons": sorted(request.persons), "mobiles": sorted(request.mobiles), "roster": sorted(request.roster),
+        }
+        reply = json.loads(await self._exchange(args=[json.dumps(document, separators=(",", ":"))]))
         return View(
-            persons={_text(key): _pairs(flat) for key, flat in persons},
-            mobiles={_text(key): _pairs(flat) for key, flat in mobiles},
-            roster={_text(key): RosterEntry.from_entry(json.loads(entry)) for key, entry in roster},
+            persons=reply["persons"],
+            mobiles=reply["mobiles"],
+            roster={key: RosterEntry.from_entry(entry) for key, entry in reply["roster"].items()},
         )
 
     async def claim(self, claims: list[Claim]) -> set[str]:

@@ -64,14 +64,14 @@ def run_worker(settings: Settings) -> int:
                 raise WorkerStartError("POLICYGUARD_HASH_SECRET is not set: the customer index on REDIS_URL stores "
                                        "keyed hashes, and a worker never uses the development key")
             check_redis(settings.redis_url)
-        else:
-            log.warning("REDIS_URL is not set: cross-policy checks (staff phone, identity conflict, shared "
-                        "contact) are off and counted as skipped")
         counts = asyncio.run(ensure_topics(settings))
     except (WorkerStartError, TopicSetupError, RulesConfigError) as exc:
         print(f"policyguard worker: {exc}", file=sys.stderr)
         return 2
     log.info("topics ready: %s", ", ".join(f"{name}={n}" for name, n in sorted(counts.items())))
+    if not settings.redis_url:
+        log.warning("REDIS_URL is not set: cross-policy checks (staff phone, identity conflict, shared "
+                    "contact) are off and counted as skipped")
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = build_app(settings, ruleset, partitions=counts[settings.topic_policy_events], health=health,
                     cross=build_runner(settings))

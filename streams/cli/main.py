@@ -43,6 +43,11 @@ def _replay(args: argparse.Namespace) -> int:
         settings = Settings()
         ruleset = load_ruleset(args.rules if args.rules is not None else settings.rules_file)
         check_paths([Path(f) for f in args.files], Path(args.out))
+        if settings.redis_url and settings.hash_secret is None:
+            print("policyguard replay: REDIS_URL is set but POLICYGUARD_HASH_SECRET is not: replay would index "
+                  "with the development key; set the workers' key, or unset REDIS_URL for an in-process index",
+                  file=sys.stderr)
+            return 2
         cross = build_runner(settings, in_process=True)
         if args.roster is not None:
             assert cross.store is not None

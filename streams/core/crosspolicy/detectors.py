@@ -228,14 +228,19 @@ def shared_windows(holders: dict[str, Entry], min_ids: int, window_s: float) -> 
     return found
 
 
-def shared_contacts(obs: Observation, view: View, now: datetime, config: CrossPolicyConfig) -> list[Candidate]:
+def shared_contacts(obs: Observation, view: View, now: datetime, config: CrossPolicyConfig,
+                    windows: dict[str, list[tuple[int, list[str]]]] | None = None) -> list[Candidate]:
+    """``windows``: a cache of :func:`shared_windows` per mobile, shared across one batch."""
     use = obs.use
     if use is None:
         return []
     holders = view.mobiles.get(use.mobile, {})
     window_s = config.shared_contact_window_days * 86_400
+    windows = windows if windows is not None else {}
+    if use.mobile not in windows:
+        windows[use.mobile] = shared_windows(holders, config.shared_contact_min_ids, window_s)
     candidates = []
-    for end, members in shared_windows(holders, config.shared_contact_min_ids, window_s):
+    for end, members in windows[use.mobile]:
         if use.holder not in members:
             continue
         ordered = sorted(members, key=lambda h: (holders[h]["f"], h))

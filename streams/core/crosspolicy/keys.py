@@ -7,7 +7,6 @@ the same person's values on two policies compare.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 from functools import lru_cache
 
@@ -27,9 +26,10 @@ class Hasher:
         self._key = key
         self.person = lru_cache(maxsize=65_536)(self._person)
         self.mobile = lru_cache(maxsize=65_536)(self._mobile)
+        self.attribute = lru_cache(maxsize=262_144)(self._attribute)
 
     def _digest(self, *parts: str) -> str:
-        return hmac.new(self._key, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()[:DIGEST_CHARS]
+        return hmac.digest(self._key, "\x1f".join(parts).encode(), "sha256").hex()[:DIGEST_CHARS]
 
     def _person(self, id_type: str, id_no: str) -> str:
         """One person, as the contract identifies them: ID type and number."""
@@ -38,6 +38,6 @@ class Hasher:
     def _mobile(self, number: str) -> str:
         return self._digest("mobile", number)
 
-    def attribute(self, person: str, field: str, value: str) -> str:
+    def _attribute(self, person: str, field: str, value: str) -> str:
         """A person's name, birth date or gender, comparable only with the same person's."""
         return self._digest("attr", person, field, value)

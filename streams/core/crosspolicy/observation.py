@@ -117,13 +117,15 @@ def observe(event: PolicyEvent, findings: Iterable[Finding], hasher: Hasher) -> 
         parties.append(label)
         if role == "policyholder" and key is not None:
             use = MobileUse(mobile, mask_phone(person.mobile), key)
+    actor = event.actor
     return Observation(
         event_id=event.event_id,
         policy_no=event.policy_no,
         channel=event.channel.value if event.channel is not None else None,
         branch_code=event.branch_code,
         at=event.occurred_at,
-        actor=event.actor.model_dump(mode="json"),
+        actor={"user_id": actor.user_id, "role": getattr(actor.role, "value", actor.role),
+               "supervisor_id": actor.supervisor_id},
         sightings=tuple(
             Sighting(key, masked, tuple(roles), tuple(sorted(attributes.items())))
             for key, (masked, roles, attributes) in sightings.items()

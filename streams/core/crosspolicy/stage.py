@@ -75,11 +75,12 @@ class CrossPolicyStage:
         one batch is listed once, under the first event that found it."""
         found: dict[str, Candidate] = {}
         grouped: dict[str, dict[str, list[str]]] = {}
+        windows: dict[str, list[tuple[int, list[str]]]] = {}
         for obs in observations:
             for candidate in (
                 *staff_phones(obs, view, now, self.penalties),
                 *identity_conflicts(obs, view, now, grouped),
-                *shared_contacts(obs, view, now, self.config),
+                *shared_contacts(obs, view, now, self.config, windows),
             ):
                 found.setdefault(candidate.alert.alert_id, candidate)
         return list(found.values())

@@ -58,9 +58,10 @@ class MemoryStore:
             holders = self.mobiles.setdefault(mobile, {})
             if holder in holders or len(holders) < config.holders_per_mobile:
                 holders[holder] = merge_use(holders.get(holder), entry, config.policies_per_mobile)
+        # The view shares the stored dictionaries: it is read before the next exchange changes them.
         return View(
-            persons={p: dict(self.persons.get(p, {})) for p in request.persons},
-            mobiles={m: dict(self.mobiles.get(m, {})) for m in request.mobiles},
+            persons={p: self.persons.get(p, {}) for p in request.persons},
+            mobiles={m: self.mobiles.get(m, {}) for m in request.mobiles},
             roster={m: self.roster[m] for m in request.roster if m in self.roster},
         )
 
