@@ -109,6 +109,10 @@ class CrossPolicyRunner:
         self.down_since = None
         self.backoff = BACKOFF_FIRST_S
 
+    async def close(self) -> None:
+        if self.store is not None:
+            await self.store.close()
+
     @property
     def pending(self) -> int:
         return len(self.backlog)

@@ -18,12 +18,14 @@ from pathlib import Path
 from streams import __version__
 from streams.clock import utc_now
 from streams.core.crosspolicy import Observation
+from streams.core.crosspolicy.roster import Roster
 from streams.core.detection import DetectionConfig
 from streams.core.origin import Origin
 from streams.core.outputs import REPLAY_FILES, OutputKind
 from streams.core.processor import DEFAULT_MAX_MESSAGE_BYTES, Emission, InputRecord, Processor
 from streams.core.ruleset import RuleSet
 from streams.cross_runner import CrossPolicyRunner
+from streams.roster_file import load_roster_file
 
 Clock = Callable[[], datetime]
 
@@ -37,6 +39,7 @@ class ReplaySummary:
     reasons: Counter[str] = field(default_factory=Counter)
     written: Counter[str] = field(default_factory=Counter)
     stage_errors: Counter[str] = field(default_factory=Counter)
+    roster: Roster | None = None
     cross_skipped: int = 0
     """Events whose cross-policy checks could not run (the customer index stayed unavailable)."""
 
@@ -84,9 +87,12 @@ def replay(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     validator_version: str = __version__,
     cross: CrossPolicyRunner | None = None,
+    roster: Path | None = None,
 ) -> ReplaySummary:
     """Judge every line, keep per-policy state in memory, and resolve held edits at the end.
-    ``cross``: the cross-policy stage and its store (None: no cross-policy checks)."""
+    ``cross``: the cross-policy stage and its store (None: no cross-policy checks); ``roster``:
+    a staff roster file loaded into that store first (on the same event loop as the store's
+    connections)."""
     check_paths(files, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     processor = Processor(ruleset, detection, max_message_bytes=max_message_bytes,
@@ -96,6 +102,12 @@ def replay(
     loop = asyncio.new_event_loop()
     with ExitStack() as stack:
         stack.callback(loop.close)
+        if cross is not None:
+            stack.callback(lambda: loop.run_until_complete(cross.close()))
+        if roster is not None:
+            if cross is None or cross.store is None:
+                raise ReplayInputError("--roster needs the cross-policy stage")
+            summary.roster = loop.run_until_complete(load_roster_file(roster, cross.stage.hasher, cross.store))
 
         sinks = {kind: stack.enter_context((out_dir / name).open("wb")) for kind, name in REPLAY_FILES.items()}
 

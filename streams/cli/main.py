@@ -33,7 +33,6 @@ def _replay(args: argparse.Namespace) -> int:
     from streams.core.rules_config import RulesConfigError
     from streams.cross_runner import build_runner
     from streams.replay import REPLAY_FILES, ReplayInputError, check_paths, replay
-    from streams.roster_file import load_roster_file
     from streams.rules_file import load_ruleset
 
     def progress(count: int) -> None:
@@ -48,16 +47,10 @@ def _replay(args: argparse.Namespace) -> int:
                   "with the development key; set the workers' key, or unset REDIS_URL for an in-process index",
                   file=sys.stderr)
             return 2
-        cross = build_runner(settings, in_process=True)
-        if args.roster is not None:
-            assert cross.store is not None
-            roster = asyncio.run(load_roster_file(Path(args.roster), cross.stage.hasher, cross.store))
-            where = "into Redis" if settings.redis_url else "for this replay"
-            print(f"roster {args.roster} loaded {where}: {roster.summary()}", file=sys.stderr)
-            for problem in roster.rejected:
-                print(f"  rejected {problem}", file=sys.stderr)
         summary = replay([Path(f) for f in args.files], Path(args.out), ruleset=ruleset,
-                         detection=settings.detection(), progress=progress, cross=cross)
+                         detection=settings.detection(), progress=progress,
+                         cross=build_runner(settings, in_process=True),
+                         roster=Path(args.roster) if args.roster is not None else None)
     except ReplayInputError as exc:
         print(f"policyguard replay: {exc}", file=sys.stderr)
         return 2
@@ -68,6 +61,11 @@ def _replay(args: argparse.Namespace) -> int:
     except RedisError as exc:
         print(f"policyguard replay: Redis at REDIS_URL: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+    if summary.roster is not None:
+        where = "into Redis" if settings.redis_url else "for this replay"
+        print(f"roster {args.roster} loaded {where}: {summary.roster.summary()}")
+        for problem in summary.roster.rejected:
+            print(f"  rejected {problem}")
     outcomes = ", ".join(f"{k} {summary.outcomes[k]}" for k in ("clean", "clean_with_warnings", "quarantined"))
     if summary.duplicates:
         outcomes += f", duplicates skipped {summary.duplicates} (the same event_id and bytes seen before)"

@@ -17,7 +17,7 @@ import redis
 
 from streams.core.crosspolicy import DEV_SECRET, CrossPolicyConfig, CrossPolicyStage, MemoryStore
 from streams.core.crosspolicy.index import View
-from streams.core.origin import Origin
+from streams.core.origin import Origin, Stream
 from streams.core.outputs import OutputKind
 from streams.core.pipeline import process_record
 from streams.core.ruleset import RuleSet
@@ -225,3 +225,35 @@ def test_hot_keys_are_capped_alike_on_both_stores(redis_store: StoreFactory) -> 
     assert in_redis.persons == in_memory.persons
     assert in_redis.mobiles == in_memory.mobiles
     assert max(len(holders) for holders in in_redis.mobiles.values()) == config.holders_per_mobile
+
+
+def test_replay_on_redis_and_in_process_give_the_same_alerts(servers: Servers, tmp_path: Path, prefix: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.cli.main import main
+
+    files = []
+    for name, stream in (("policy.jsonl", Stream.POLICY), ("endorsement.jsonl", Stream.ENDORSEMENT)):
+        path = tmp_path / name
+        path.write_bytes(b"".join(encode(doc) + b"\n" for s, doc in all_events() if s is stream))
+        files.append(str(path))
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER_CSV, encoding="utf-8")
+    monkeypatch.setenv("POLICYGUARD_HASH_SECRET", "integration-test-secret")
+    monkeypatch.setenv("POLICYGUARD_REDIS_PREFIX", prefix)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["replay", *files, "--roster", str(roster), "--out", str(tmp_path / "memory")]) == 0
+    monkeypatch.setenv("REDIS_URL", servers.redis_url)
+    assert main(["replay", *files, "--roster", str(roster), "--out", str(tmp_path / "redis")]) == 0
+
+    def alerts(out: str) -> list[dict]:
+        lines = (tmp_path / out / "alerts.jsonl").read_text().splitlines()
+        return sorted((comparable(json.loads(line)) for line in lines), key=lambda a: a["alert_id"])
+
+    assert alerts("redis") == alerts("memory")
+    assert Counter(a["alert_type"] for a in cross_alerts(alerts("redis"))) == sum(
+        (c.alerts for c in CASES.values()), Counter())
+    client = redis.Redis.from_url(servers.redis_url)
+    assert client.hlen(f"{prefix}:roster") == 3  # --roster with REDIS_URL loads it there
+    client.close()
+    monkeypatch.delenv("POLICYGUARD_HASH_SECRET")
+    assert main(["replay", *files, "--out", str(tmp_path / "refused")]) == 2  # never the development key on Redis

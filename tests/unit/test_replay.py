@@ -49,6 +49,33 @@ def test_samples_replay_to_the_five_files(tmp_path: Path, capsys: pytest.Capture
     assert "replayed 15 records" in capsys.readouterr().out
 
 
+def test_samples_with_the_roster_add_the_staff_phone_alert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The samples' expected outcome: -03 also puts agent A0107's roster mobile on the customer."""
+    code = main(["replay", str(SAMPLES / "endorsement-events.jsonl"), str(SAMPLES / "policy-events.jsonl"),
+                 "--roster", str(SAMPLES / "roster.csv"), "--out", str(tmp_path)])
+    assert code == 0
+    alerts = {a["alert_type"]: a for a in read(tmp_path / "alerts.jsonl")}
+    assert set(alerts) == {"UNAUTHORIZED_CONTACT_EDIT", "STAFF_PHONE_AS_CUSTOMER"}
+    staff = alerts["STAFF_PHONE_AS_CUSTOMER"]
+    assert (staff["policy_no"], staff["severity"], staff["responsible"]["user_id"], staff["source_event_ids"]) == (
+        "P86110024070003", "CRITICAL", "A0107", ["evt-P86110024070003-03"])
+    assert staff["evidence"]["staff"] == {"user_id": "A0107", "role": "SALES_AGENT", "mobile": "139****2740"}
+    out = capsys.readouterr().out
+    assert "roster" in out and "6 mobiles of 6 staff" in out and "13911862740" not in out
+
+
+def test_an_unusable_roster_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("staff,phone\nA1,13911862740\n", encoding="utf-8")
+    code = main(["replay", str(SAMPLES / "policy-events.jsonl"), "--roster", str(roster), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing: user_id, role, mobile" in err[0] and "13911862740" not in err[0]
+    code = main(["replay", str(SAMPLES / "policy-events.jsonl"), "--roster", str(tmp_path / "none.csv"),
+                 "--out", str(tmp_path / "o")])
+    assert code == 2 and "none.csv" in capsys.readouterr().err
+
+
 def test_bad_lines_are_quarantined_with_file_and_line(tmp_path: Path) -> None:
     source = tmp_path / "mixed.jsonl"
     good = (SAMPLES / "policy-events.jsonl").read_text(encoding="utf-8").splitlines()[0]
