@@ -44,6 +44,12 @@ def responsible_of(actor: dict[str, Any]) -> Responsible:
     )
 
 
+def penalized(actor: dict[str, Any], penalties: dict[ActorRole, Penalty | None]) -> tuple[Responsible, Penalty | None]:
+    """Who answers for an alert and their penalty from the schedule (None for roles it spares)."""
+    responsible = responsible_of(actor)
+    return responsible, penalties.get(responsible.role) if responsible.role is not None else None
+
+
 def fine_zh(responsible: Responsible, penalty: Penalty | None) -> str:
     """The penalty sentence of a summary ("" when the role carries none)."""
     if penalty is None:
@@ -72,8 +78,7 @@ def unauthorized_edit_alert(
     evidence: dict[str, Any],
     via_endorsement: str | None = None,
 ) -> Alert:
-    responsible = responsible_of(actor)
-    penalty = penalties.get(responsible.role) if responsible.role is not None else None
+    responsible, penalty = penalized(actor, penalties)
     what = "、".join(
         f"{party_zh(c.party)}{field_zh(c.field)}" for c in changes
     )
@@ -103,8 +108,7 @@ def switched_back_alert(
 ) -> Alert:
     """RETURN_VISIT_INTERCEPTION, A → B → visit → A: whoever switched to B is responsible."""
     first = watches[0]
-    responsible = responsible_of(first.actor)
-    penalty = penalties.get(responsible.role) if responsible.role is not None else None
+    responsible, penalty = penalized(first.actor, penalties)
     what = "、".join(f"{party_zh(w.party)}{field_zh(w.field)}" for w in watches)
     return Alert(
         alert_id=stable_id(AlertType.RETURN_VISIT_INTERCEPTION.value, event_id),
@@ -138,8 +142,7 @@ def wrong_number_alert(
     penalties: dict[ActorRole, Penalty | None],
 ) -> Alert:
     """RETURN_VISIT_INTERCEPTION: a visit completed on a number that is not the policyholder's."""
-    responsible = responsible_of(actor)
-    penalty = penalties.get(responsible.role) if responsible.role is not None else None
+    responsible, penalty = penalized(actor, penalties)
     shown = mask_field("mobile", called)
     return Alert(
         alert_id=stable_id(AlertType.RETURN_VISIT_INTERCEPTION.value, event_id),
