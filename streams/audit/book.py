@@ -122,11 +122,21 @@ def _break(document: dict[str, Any], defect: str) -> None:
 
 
 def generate(policies: int, *, seed: int = 20251125) -> Book:
+    """The whole book in memory (tests); :func:`stream` for books too large for that."""
+    documents: list[dict[str, Any]] = []
+    defective: dict[str, str] = {}
+    for document, defect in stream(policies, seed=seed):
+        documents.append(document)
+        if defect is not None:
+            defective[document["policy_no"]] = defect
+    return Book(documents, defective)
+
+
+def stream(policies: int, *, seed: int = 20251125) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """Each policy's snapshot and the defect injected into it (None: clean), one at a time."""
     rng = random.Random(seed)
     channels = list(CHANNEL_SHARE)
     weights = [CHANNEL_SHARE[c] for c in channels]
-    documents: list[dict[str, Any]] = []
-    defective: dict[str, str] = {}
     start = datetime(2019, 1, 1, 9, 0, tzinfo=CST)
     for number in range(policies):
         channel = rng.choices(channels, weights)[0]
@@ -155,14 +165,13 @@ def generate(policies: int, *, seed: int = 20251125) -> Book:
                       "supervisor_id": None, "department": None},
             "policyholder": holder, "insureds": insureds, "beneficiaries": [], "beneficiary_designation": "LEGAL_HEIRS",
         }
+        defect: str | None = None
         if rng.random() < DEFECT_RATES[channel]:
             defect = rng.choice(sorted(DEFECTS))
             if defect == "REQUIRED_FIELD_MISSING" and len(insureds) == 1:
                 defect = "MOBILE_FORMAT"
             _break(document, defect)
-            defective[policy_no] = defect
-        documents.append(json.loads(json.dumps(document, ensure_ascii=False)))  # no shared sub-objects
-    return Book(documents, defective)
+        yield json.loads(json.dumps(document, ensure_ascii=False)), defect  # no shared sub-objects
 
 
 def write_jsonl(book: Book, path: Path) -> Path:
@@ -181,5 +190,13 @@ def write_csv(book: Book, path: Path) -> Path:
     return path
 
 
-def iter_documents(book: Book) -> Iterator[dict[str, Any]]:
-    yield from book.documents
+def write_stream(policies: int, path: Path, *, seed: int = 20251125) -> dict[str, tuple[int, int]]:
+    """Write a book of any size as JSON Lines without holding it; returns channel → (policies, defective)."""
+    truth: dict[str, list[int]] = {}
+    with path.open("w", encoding="utf-8") as handle:
+        for document, defect in stream(policies, seed=seed):
+            handle.write(json.dumps(document, ensure_ascii=False) + "\n")
+            counts = truth.setdefault(document["channel"], [0, 0])
+            counts[0] += 1
+            counts[1] += defect is not None
+    return {channel: (n, bad) for channel, (n, bad) in truth.items()}

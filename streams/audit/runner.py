@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import multiprocessing
 import os
 import pickle
 import time
@@ -32,12 +33,16 @@ from streams.audit.judge import BadRow, Judge, Judged, describe_findings
 from streams.audit.reading import Progress, Row, is_csv, rows
 from streams.audit.report import summary, write_holds, write_html, write_json
 from streams.audit.tally import Tally
-from streams.core.crosspolicy import CrossPolicyConfig, CrossPolicyStage, CrossStore, MemoryStore, Observation
+from streams.core.crosspolicy import CrossPolicyConfig, CrossPolicyStage, CrossStore, Observation
 from streams.core.crosspolicy.roster import parse_roster
+from streams.core.crosspolicy.store import LocalStore
 from streams.cross_runner import CrossPolicyRunner
+from streams.sqlite_index import SqliteBackend
 
 CHECKPOINT = ".audit/checkpoint.json"
 SPOOL = ".audit/observations.pickle"
+INDEX = ".audit/index.sqlite"
+"""Pass 2's customer index without Redis: on disk, so a book of any size fits."""
 WORKLIST_COLUMNS = ["policy_no", "channel", "branch_code", "agent_code", "intermediary_code", "policyholder_name",
                     "policyholder_id_no", "policyholder_phone", "problems", "rules", "contact", "source"]
 CONTACT_ZH = {"phone": "电话", "letter": "信函", "visit": "上门"}
@@ -206,7 +211,7 @@ def audit(
     progress: Callable[[str], None] | None = None,
     progress_every_s: float = 2.0,
 ) -> AuditResult:
-    """``store``: the customer index for pass 2 (default: in process)."""
+    """``store``: the customer index for pass 2 (default: a SQLite file in the output folder)."""
     _check(files, out_dir)
     checkpoint = _prepare(files, out_dir, resume)
     started = time.monotonic()
@@ -257,8 +262,10 @@ def audit(
         _save_checkpoint(out_dir, files, tally, outputs.sizes(), judged_at, complete=False)
         report()
 
-    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
-                             initargs=(rules_file, secret, judged_at)) as pool:
+    # Workers from a fork server, not forks of this process: they start small whatever the caller
+    # holds (a forked worker's resident size counts every page it shares with its parent).
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(rules_file, secret, judged_at),
+                             mp_context=multiprocessing.get_context("forkserver")) as pool:
         in_flight: deque[tuple[Future[list[Judged | BadRow]], int]] = deque()
 
         def take_oldest() -> None:
@@ -276,7 +283,7 @@ def audit(
     sizes = outputs.sizes()
     outputs.close()
     _save_checkpoint(out_dir, files, tally, sizes, judged_at, complete=False)
-    alerts = _cross_pass(out_dir, tally, secret, roster, store, config, judged_at)
+    alerts = _cross_pass(out_dir, tally, secret, roster, store, config, judged_at, progress, progress_every_s)
     meta = {"generated_at": judged_at.isoformat(), "inputs": [str(p) for p in files], "workers": workers,
             "cross_policy_alerts_file": "alerts.jsonl", "alerts_written": alerts}
     document = summary(tally, meta)
@@ -316,11 +323,16 @@ def _save_checkpoint(out_dir: Path, files: list[Path], tally: Tally, sizes: dict
 
 
 def _cross_pass(out_dir: Path, tally: Tally, secret: str, roster: Path | None, store: CrossStore | None,
-                config: CrossPolicyConfig | None, now: datetime) -> int:
+                config: CrossPolicyConfig | None, now: datetime, progress: Callable[[str], None] | None = None,
+                every_s: float = 2.0) -> int:
     """Identity conflicts, shared mobiles and staff phones across the whole book."""
     config = config or CrossPolicyConfig()
     stage = CrossPolicyStage.default(secret, config)
-    runner = CrossPolicyRunner(stage, store or MemoryStore(config))
+    if store is None:
+        index = out_dir / INDEX
+        index.unlink(missing_ok=True)  # pass 2 always starts over: it reads the whole spool
+        store = LocalStore(config, SqliteBackend(index))
+    runner = CrossPolicyRunner(stage, store)
     tally.cross = {}
     written = 0
 
@@ -330,11 +342,19 @@ def _cross_pass(out_dir: Path, tally: Tally, secret: str, roster: Path | None, s
             await runner.store.load_roster(parse_roster(roster.read_text(encoding="utf-8-sig"), stage.hasher).entries)
         found = []
         batch: list[Observation] = []
+        checked, started, last = 0, time.monotonic(), time.monotonic()
         for observations in _spooled(out_dir / SPOOL):
             batch += observations
             if len(batch) >= CROSS_BATCH:
                 found += await runner.run(batch, now)
+                checked += len(batch)
                 batch = []
+                if progress is not None and time.monotonic() - last >= every_s:
+                    last = time.monotonic()
+                    rate = checked / max(last - started, 1e-6)
+                    eta = (tally.policies - checked) / rate if rate else 0.0
+                    progress(f"cross-policy checks: {checked:,} of {tally.policies:,} policies · {rate:,.0f}/s · "
+                             f"ETA {eta:,.0f} s · {len(found):,} alerts")
         found += await runner.run(batch, now)
         await runner.close()
         return found

@@ -36,53 +36,114 @@ class CrossStore(Protocol):
     async def close(self) -> None: ...
 
 
-class MemoryStore:
-    """The index in a dictionary: replay's store when no ``REDIS_URL`` is set. Entries live
-    as long as the process (a replay run), so retention does not apply."""
+class Backend(Protocol):
+    """Where an in-process index keeps its records: a dictionary, or a file for a book too large
+    for memory. Merging stays in :class:`LocalStore`, the same for both."""
 
-    def __init__(self, config: CrossPolicyConfig | None = None) -> None:
-        self.config = config or CrossPolicyConfig()
-        self.persons: dict[str, dict[str, Entry]] = {}
-        self.mobiles: dict[str, dict[str, Entry]] = {}
-        self.roster: dict[str, RosterEntry] = {}
+    def entries(self, table: str, key: str) -> dict[str, Entry]: ...
+
+    def put(self, table: str, key: str, field: str, entry: Entry) -> None: ...
+
+    def claim(self, alert_id: str, owner: str) -> str:
+        """The owner on record after offering ``owner`` (the first offer wins)."""
+
+    def add_ref(self, person: str, ref: dict[str, str]) -> None: ...
+
+    def refs(self, person: str) -> list[dict[str, str]]: ...
+
+
+class MemoryBackend:
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, dict[str, Entry]]] = {"id": {}, "mob": {}}
         self.claims: dict[str, str] = {}
         self.alerts: dict[str, list[dict[str, str]]] = {}
 
+    def entries(self, table: str, key: str) -> dict[str, Entry]:
+        # The live dictionary: a view is read before the next exchange changes it.
+        return self.tables[table].get(key, {})
+
+    def put(self, table: str, key: str, field: str, entry: Entry) -> None:
+        self.tables[table].setdefault(key, {})[field] = entry
+
+    def claim(self, alert_id: str, owner: str) -> str:
+        return self.claims.setdefault(alert_id, owner)
+
+    def add_ref(self, person: str, ref: dict[str, str]) -> None:
+        refs = self.alerts.setdefault(person, [])
+        if ref not in refs:
+            refs.append(ref)
+
+    def refs(self, person: str) -> list[dict[str, str]]:
+        return list(self.alerts.get(person, []))
+
+
+class LocalStore:
+    """The index in this process, on a :class:`Backend`: replay's store when no ``REDIS_URL`` is
+    set (in a dictionary), the audit's (in a file). Entries live as long as the backend (a run),
+    so retention does not apply."""
+
+    def __init__(self, config: CrossPolicyConfig | None = None, backend: Backend | None = None) -> None:
+        self.config = config or CrossPolicyConfig()
+        self.backend: Backend = backend if backend is not None else MemoryBackend()
+        self.roster: dict[str, RosterEntry] = {}
+
     async def exchange(self, request: Request) -> View:
-        config = self.config
+        config, backend = self.config, self.backend
         for person, policy, entry in request.identities:
-            policies = self.persons.setdefault(person, {})
+            policies = backend.entries("id", person)
             if policy in policies or len(policies) < config.policies_per_person:
-                policies[policy] = merge_identity(policies.get(policy), entry)
+                backend.put("id", person, policy, merge_identity(policies.get(policy), entry))
         for mobile, holder, entry in request.uses:
-            holders = self.mobiles.setdefault(mobile, {})
+            holders = backend.entries("mob", mobile)
             if holder in holders or len(holders) < config.holders_per_mobile:
-                holders[holder] = merge_use(holders.get(holder), entry, config.policies_per_mobile)
-        # The view shares the stored dictionaries: it is read before the next exchange changes them.
+                backend.put("mob", mobile, holder, merge_use(holders.get(holder), entry, config.policies_per_mobile))
         return View(
-            persons={p: self.persons.get(p, {}) for p in request.persons},
-            mobiles={m: self.mobiles.get(m, {}) for m in request.mobiles},
+            persons={p: backend.entries("id", p) for p in request.persons},
+            mobiles={m: backend.entries("mob", m) for m in request.mobiles},
             roster={m: self.roster[m] for m in request.roster if m in self.roster},
         )
 
     async def claim(self, claims: list[Claim]) -> set[str]:
         owned = set()
         for claim in claims:
-            owner = self.claims.setdefault(claim.alert_id, claim.owner)
-            if owner == claim.owner:
+            if self.backend.claim(claim.alert_id, claim.owner) == claim.owner:
                 owned.add(claim.alert_id)
+                ref = {"alert_id": claim.alert_id, "alert_type": claim.alert_type, "policy_no": claim.policy_no}
                 for person in claim.persons:
-                    refs = self.alerts.setdefault(person, [])
-                    ref = {"alert_id": claim.alert_id, "alert_type": claim.alert_type, "policy_no": claim.policy_no}
-                    if ref not in refs:
-                        refs.append(ref)
+                    self.backend.add_ref(person, ref)
         return owned
 
     async def load_roster(self, entries: dict[str, RosterEntry]) -> None:
         self.roster = dict(entries)
 
     async def customer(self, person: str) -> CustomerRecord:
-        return CustomerRecord(dict(self.persons.get(person, {})), list(self.alerts.get(person, [])))
+        return CustomerRecord(dict(self.backend.entries("id", person)), self.backend.refs(person))
 
     async def close(self) -> None:
-        return None
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+
+
+class MemoryStore(LocalStore):
+    """The index in dictionaries (replay without ``REDIS_URL``, tests)."""
+
+    def __init__(self, config: CrossPolicyConfig | None = None) -> None:
+        self.memory = MemoryBackend()
+        super().__init__(config, self.memory)
+
+    @property
+    def persons(self) -> dict[str, dict[str, Entry]]:
+        return self.memory.tables["id"]
+
+    @property
+    def mobiles(self) -> dict[str, dict[str, Entry]]:
+        return self.memory.tables["mob"]
+
+    @property
+    def claims(self) -> dict[str, str]:
+        return self.memory.claims
+
+    @property
+    def alerts(self) -> dict[str, list[dict[str, str]]]:
+        return self.memory.alerts
