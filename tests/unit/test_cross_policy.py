@@ -8,6 +8,7 @@ import random
 from collections import Counter
 from copy import deepcopy
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +211,20 @@ def test_a_detector_defect_costs_the_checks_not_the_records(monkeypatch: pytest.
     alerts = pipe_all(driver, CASES["identity-conflict"].events)
     assert cross_alerts(alerts) == []
     assert len(driver.outputs) >= len(CASES["identity-conflict"].events)  # every record still routed
+
+
+def test_the_audits_disk_index_gives_the_in_process_answers(tmp_path: Path) -> None:
+    from streams.core.crosspolicy.store import LocalStore
+    from streams.sqlite_index import SqliteBackend
+
+    expected = sorted(map(comparable, cross_alerts(pipe_all(driver_with(MemoryStore()), all_events()))),
+                      key=lambda a: a["alert_id"])
+    disk = LocalStore(backend=SqliteBackend(tmp_path / "index.sqlite"))
+    driver = driver_with(disk, partitions=4)
+    found = cross_alerts(pipe_all(driver, _shuffled_by_policy(3)))
+    assert sorted(map(comparable, found), key=lambda a: a["alert_id"]) == expected
+    holder = CASES["identity-conflict"].events[0][1]["policyholder"]
+    stage = driver.cross.stage  # type: ignore[union-attr]
+    record = asyncio.run(disk.customer(stage.hasher.person("RESIDENT_ID", holder["id_no"])))
+    assert sorted(record.policies) == ["XIC1", "XIC2"] and [a["alert_type"] for a in record.alerts] == [
+        "IDENTITY_CONFLICT"]
