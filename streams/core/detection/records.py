@@ -44,6 +44,19 @@ def responsible_of(actor: dict[str, Any]) -> Responsible:
     )
 
 
+def policy_alert(alert_type: AlertType, *, key_event: str, policy_no: str, channel: Channel | None,
+                 branch_code: str | None, now: datetime, event_time: datetime, source_event_ids: list[str],
+                 responsible: Responsible, penalty: Penalty | None, evidence: dict[str, Any], summary_zh: str,
+                 changes: list[AlertChange] | None = None) -> Alert:
+    """A CRITICAL alert about one policy, its id from the alert type and the event that decided it."""
+    return Alert(
+        alert_id=stable_id(alert_type.value, key_event), alert_type=alert_type, severity=AlertSeverity.CRITICAL,
+        policy_no=policy_no, channel=channel, branch_code=branch_code, detected_at=now, event_time=event_time,
+        source_event_ids=source_event_ids, changes=changes or [], responsible=responsible, penalty=penalty,
+        evidence=evidence, summary_zh=summary_zh,
+    )
+
+
 def penalized(actor: dict[str, Any], penalties: dict[ActorRole, Penalty | None]) -> tuple[Responsible, Penalty | None]:
     """Who answers for an alert and their penalty from the schedule (None for roles it spares)."""
     responsible = responsible_of(actor)
@@ -84,20 +97,10 @@ def unauthorized_edit_alert(
     )
     how = f"通过未经客户授权的保全{via_endorsement}" if via_endorsement else "在无客户授权保全的情况下"
     summary = f"保单{policy_no}承保确认后，{who_zh(responsible)}{how}修改了{what}{fine_zh(responsible, penalty)}；请核实并恢复客户确认的信息。"
-    return Alert(
-        alert_id=stable_id(AlertType.UNAUTHORIZED_CONTACT_EDIT.value, event_id),
-        alert_type=AlertType.UNAUTHORIZED_CONTACT_EDIT,
-        severity=AlertSeverity.CRITICAL,
-        policy_no=policy_no,
-        channel=channel,
-        branch_code=branch_code,
-        detected_at=now,
-        event_time=event_time,
-        source_event_ids=[event_id],
-        changes=[masked(change) for change in changes],
-        responsible=responsible,
-        penalty=penalty,
-        evidence=evidence,
+    return policy_alert(
+        AlertType.UNAUTHORIZED_CONTACT_EDIT, key_event=event_id, policy_no=policy_no, channel=channel,
+        branch_code=branch_code, now=now, event_time=event_time, source_event_ids=[event_id],
+        changes=[masked(change) for change in changes], responsible=responsible, penalty=penalty, evidence=evidence,
         summary_zh=summary,
     )
 
@@ -110,15 +113,9 @@ def switched_back_alert(
     first = watches[0]
     responsible, penalty = penalized(first.actor, penalties)
     what = "、".join(f"{party_zh(w.party)}{field_zh(w.field)}" for w in watches)
-    return Alert(
-        alert_id=stable_id(AlertType.RETURN_VISIT_INTERCEPTION.value, event_id),
-        alert_type=AlertType.RETURN_VISIT_INTERCEPTION,
-        severity=AlertSeverity.CRITICAL,
-        policy_no=policy_no,
-        channel=channel,
-        branch_code=branch_code,
-        detected_at=now,
-        event_time=event_time,
+    return policy_alert(
+        AlertType.RETURN_VISIT_INTERCEPTION, key_event=event_id, policy_no=policy_no, channel=channel,
+        branch_code=branch_code, now=now, event_time=event_time,
         source_event_ids=[e for e in dict.fromkeys([first.switched_by, first.visit_event_id, event_id]) if e],
         changes=[masked(ContactChange(party=w.party, person=None, field=w.field, old=w.original, new=w.switched))
                  for w in watches],
@@ -144,16 +141,9 @@ def wrong_number_alert(
     """RETURN_VISIT_INTERCEPTION: a visit completed on a number that is not the policyholder's."""
     responsible, penalty = penalized(actor, penalties)
     shown = mask_field("mobile", called)
-    return Alert(
-        alert_id=stable_id(AlertType.RETURN_VISIT_INTERCEPTION.value, event_id),
-        alert_type=AlertType.RETURN_VISIT_INTERCEPTION,
-        severity=AlertSeverity.CRITICAL,
-        policy_no=policy_no,
-        channel=channel,
-        branch_code=branch_code,
-        detected_at=now,
-        event_time=event_time,
-        source_event_ids=[event_id],
+    return policy_alert(
+        AlertType.RETURN_VISIT_INTERCEPTION, key_event=event_id, policy_no=policy_no, channel=channel,
+        branch_code=branch_code, now=now, event_time=event_time, source_event_ids=[event_id],
         responsible=responsible,
         penalty=penalty,
         evidence={"phone_called": shown,
