@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from streams.core.crosspolicy import DEV_SECRET, CrossPolicyConfig, CrossPolicyStage, MemoryStore
-from streams.core.crosspolicy.index import View
+from streams.core.crosspolicy.index import Request, View
 from streams.core.origin import Origin, Stream
 from streams.core.outputs import OutputKind
 from streams.core.pipeline import process_record
@@ -113,10 +113,22 @@ def test_no_raw_id_number_phone_or_name_in_any_redis_key_or_value(servers: Serve
     client.close()
 
 
-def test_a_hung_redis_defers_the_checks_and_they_catch_up(tmp_path: Path, redis_store: StoreFactory) -> None:
+class CountingStore(RedisStore):
+    """The real store, counting the batches that reached Redis."""
+
+    calls = 0
+
+    async def exchange(self, request: Request) -> View:
+        self.calls += 1
+        return await super().exchange(request)
+
+
+def test_a_hung_redis_defers_the_checks_and_they_catch_up(tmp_path: Path, prefix: str) -> None:
     with ProcessGroup() as group:
         child, url = redis_server(group, tmp_path / "redis")
-        driver = driver_with(redis_store(url, timeout_s=0.3))
+        base = RedisStore.from_url(url, CrossPolicyConfig(), prefix=prefix, timeout_s=0.3)
+        store = CountingStore(base.client, base.config, prefix)
+        driver = driver_with(store)
         runner = driver.cross
         assert runner is not None
         events = all_events()
@@ -125,10 +137,10 @@ def test_a_hung_redis_defers_the_checks_and_they_catch_up(tmp_path: Path, redis_
             driver.pipe(stream, encode(document), key=document["policy_no"].encode(), advance_s=1)
         child.signal(signal.SIGSTOP)  # alive, listening, answering nothing: every call times out
         try:
-            started = time.monotonic()
+            before = store.calls
             for stream, document in events[half:]:
                 driver.pipe(stream, encode(document), key=document["policy_no"].encode(), advance_s=1)
-            spent = time.monotonic() - started
+            attempts = store.calls - before
             assert runner.down_since is not None and runner.pending > 0
         finally:
             child.signal(signal.SIGCONT)
@@ -137,7 +149,8 @@ def test_a_hung_redis_defers_the_checks_and_they_catch_up(tmp_path: Path, redis_
                                                            OutputKind.QUARANTINE)]
         held = sum(len(state.pending) for task in driver.tasks.values() for state in task.states.values())
         assert len(routed) + held == len(events)
-        assert spent < 0.3 * 6, f"{len(events) - half} events took {spent:.1f}s with Redis hung"
+        # The backoff keeps the timeouts few: most batches did not wait on Redis at all.
+        assert 1 <= attempts <= 3 < len(events) - half, attempts
         deadline = time.monotonic() + 30
         while runner.pending and time.monotonic() < deadline:
             driver.tick()  # the worker's timer does this: a retry once the backoff has passed
