@@ -228,3 +228,14 @@ def test_the_audits_disk_index_gives_the_in_process_answers(tmp_path: Path) -> N
     record = asyncio.run(disk.customer(stage.hasher.person("RESIDENT_ID", holder["id_no"])))
     assert sorted(record.policies) == ["XIC1", "XIC2"] and [a["alert_type"] for a in record.alerts] == [
         "IDENTITY_CONFLICT"]
+
+
+def test_a_visit_on_a_wrong_number_is_caught_without_a_known_issue_time() -> None:
+    """A policy whose state predates the issue-time field (or whose issue was never seen)."""
+    from tests.cross_cases import customer, visit
+    from tests.lifecycle import policy
+
+    holder = customer("孙涛", "M", "1970-12-12", region="210102", serial=93, mobile="13840001111")
+    events = [policy("XNI1", 1, "APPLICATION_CONFIRMED", 0, holder=holder), visit("XNI1", 2, 60, holder, "13840009999")]
+    alerts = cross_alerts(pipe_all(driver_with(MemoryStore()), events))
+    assert [(a["alert_type"], a["source_event_ids"]) for a in alerts] == [("RETURN_VISIT_INTERCEPTION", ["XNI1-p02"])]

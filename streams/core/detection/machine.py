@@ -268,10 +268,12 @@ class PolicyMachine:
         else:
             changes = changes_between(state.slots, after)
         if state.issued_at is not None:
-            self._watch_return_visit(state, event, changes if locked else changes_between(state.slots, after), now,
-                                     step)
-        elif event.event_type is PolicyEventType.POLICY_ISSUED:
-            state.issued_at = event.occurred_at
+            moved = changes if locked else changes_between(state.slots, after)
+            self._watch_return_visit(state, event, moved, now, step)
+        else:
+            if event.event_type is PolicyEventType.POLICY_ISSUED:
+                state.issued_at = event.occurred_at
+            self._watch_return_visit(state, event, [], now, step)  # a visit's number is checked all the same
         state.slots = after
         if event.event_type is PolicyEventType.POLICY_TERMINATED:
             state.terminated_at = event.occurred_at
