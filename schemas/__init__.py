@@ -1,4 +1,4 @@
-"""PolicyGuard records (CONTRACT.md v1) as pydantic v2 models: the single source of truth.
+"""PolicyGuard records (docs/contract.md (v1)) as pydantic v2 models: the single source of truth.
 
 The JSON Schemas under ``schemas/json`` are generated from these models
 (``policyguard schemas``) and a test fails when they drift.

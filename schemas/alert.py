@@ -1,4 +1,4 @@
-"""Alert (CONTRACT.md §3.3): one actionable case for operations, PII masked."""
+"""Alert (docs/contract.md §3.3): one actionable case for operations, PII masked."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,4 @@
-"""CommissionInstruction (CONTRACT.md §3.4): 手续费暂缓 / 恢复 for an intermediary."""
+"""CommissionInstruction (docs/contract.md §3.4): 手续费暂缓 / 恢复 for an intermediary."""
 from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel

@@ -1,4 +1,4 @@
-"""Closed vocabularies of CONTRACT.md v1.
+"""Closed vocabularies of docs/contract.md (v1).
 
 StrEnum keeps the JSON values exactly as the contract spells them, so a model dump is
 the wire format without any mapping layer.

@@ -1,4 +1,4 @@
-"""The envelope shared by both input topics (CONTRACT.md §2.1)."""
+"""The envelope shared by both input topics (docs/contract.md §2.1)."""
 from __future__ import annotations
 
 from typing import Annotated

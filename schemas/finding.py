@@ -1,4 +1,4 @@
-"""A rule's verdict on one field of one party (CONTRACT.md §3.1)."""
+"""A rule's verdict on one field of one party (docs/contract.md §3.1)."""
 from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -7,7 +7,7 @@ from schemas.enums import Severity, ValidationStatus
 
 
 class Finding(BaseModel):
-    rule: str = Field(description="Rule id from CONTRACT.md §4")
+    rule: str = Field(description="Rule id from docs/contract.md §4")
     severity: Severity
     party: str | None = Field(default=None, description="policyholder, insureds[0], beneficiaries[1]…")
     field: str | None = Field(default=None, description="Person field, e.g. id_no or address.detail")

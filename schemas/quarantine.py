@@ -1,4 +1,4 @@
-"""QuarantineRecord (CONTRACT.md §3.2): everything that may not reach a clean topic."""
+"""QuarantineRecord (docs/contract.md §3.2): everything that may not reach a clean topic."""
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,4 @@
-"""Normalisation applied while parsing (DOMAIN.md §1 "Normalize first").
+"""Normalisation applied while parsing (docs/domain.md §1 "Normalise first").
 
 These run as pydantic ``BeforeValidator``s so that the model *is* the normalised
 record: what the rules check is exactly what the clean topic carries. Each function

@@ -1,4 +1,4 @@
-"""Prometheus metrics of CONTRACT.md §5. Labels stay low-cardinality: no policy, ID or user."""
+"""Prometheus metrics of docs/contract.md §5. Labels stay low-cardinality: no policy, ID or user."""
 from __future__ import annotations
 
 from datetime import datetime

@@ -32,7 +32,7 @@ class Evaluation:
 
 
 def local_date(moment: datetime) -> date:
-    """DOMAIN.md §1: ages and expiry are judged on the local (+08:00) date of an event time."""
+    """docs/domain.md §1: ages and expiry are judged on the local (+08:00) date of an event time."""
     return moment.astimezone(CHINA_STANDARD_TIME).date()
 
 

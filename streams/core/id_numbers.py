@@ -1,4 +1,4 @@
-"""Identity-document numbers (DOMAIN.md §2.2): formats per id_type and GB 11643 parts.
+"""Identity-document numbers (docs/domain.md §2.2): formats per id_type and GB 11643 parts.
 
 The check character comes from python-stdnum (``stdnum.cn.ric.calc_check_digit``); its
 ``validate`` is *not* used because it rejects real IDs whose region code was retired and

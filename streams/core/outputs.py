@@ -45,7 +45,7 @@ class Output:
 
 
 def quarantine_headers(record: QuarantineRecord) -> tuple[tuple[str, bytes], ...]:
-    """Route-without-decoding headers of CONTRACT.md §3.2; only what is known is set."""
+    """Route-without-decoding headers of docs/contract.md §3.2; only what is known is set."""
     headers = [("policyguard.reason", record.reason.value.encode())]
     for name, value in (
         ("policyguard.source.topic", record.source_topic),
@@ -65,7 +65,7 @@ def quarantine_output(record: QuarantineRecord) -> Output:
 
 
 RAW_KEEP_BYTES = 65_536
-"""How much of an original too large to carry a quarantine record keeps (CONTRACT.md §3.2)."""
+"""How much of an original too large to carry a quarantine record keeps (docs/contract.md §3.2)."""
 FINDINGS_KEPT = 200
 
 

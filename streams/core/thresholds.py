@@ -1,4 +1,4 @@
-"""Tunable parameters of the rules; defaults are the contract's (DOMAIN.md)."""
+"""Tunable parameters of the rules; defaults are the contract's (docs/domain.md)."""
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field

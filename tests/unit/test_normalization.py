@@ -1,4 +1,4 @@
-"""DOMAIN.md §1 normalisation, as the clean record reports it."""
+"""docs/domain.md §1 normalisation, as the clean record reports it."""
 from __future__ import annotations
 
 import pytest

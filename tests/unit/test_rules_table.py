@@ -1,4 +1,4 @@
-"""A table of realistic cases per rule of CONTRACT.md §4 (DOMAIN.md §2), valid and invalid.
+"""A table of realistic cases per rule of docs/contract.md §4 (docs/domain.md §2), valid and invalid.
 
 Each case edits a clean baseline event and states the complete set of findings of the rule
 under test, so an unexpected extra finding of that rule fails too.

@@ -1,4 +1,4 @@
-"""Cross-policy detection: what only shows across policies (CONTRACT.md §3.3).
+"""Cross-policy detection: what only shows across policies (docs/contract.md §3.3).
 
 A staff member's own phone typed in as the customer's, one ID number carrying different
 names on two policies, one mobile shared by unrelated policyholders. The detectors are pure:

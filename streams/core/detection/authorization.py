@@ -1,4 +1,4 @@
-"""Whether an endorsement (保全) is the customer's own, authorized request (CONTRACT.md §2.3)."""
+"""Whether an endorsement (保全) is the customer's own, authorized request (docs/contract.md §2.3)."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta

@@ -1,4 +1,4 @@
-"""Detection parameters (CONTRACT.md §2.2, §3.3, §3.4); defaults are the contract's."""
+"""Detection parameters (docs/contract.md §2.2, §3.3, §3.4); defaults are the contract's."""
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field

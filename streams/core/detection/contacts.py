@@ -1,4 +1,4 @@
-"""Contact fields of a snapshot and what changed between two snapshots (CONTRACT.md §2.2).
+"""Contact fields of a snapshot and what changed between two snapshots (docs/contract.md §2.2).
 
 A person is identified by ID type and number, so the policyholder who is also the insured
 (SELF) is one person in two slots, and a re-ordered insured list is not a change.

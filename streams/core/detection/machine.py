@@ -1,4 +1,4 @@
-"""The per-policy state machine (CONTRACT.md §2.2, §2.3, §3.3, §3.4).
+"""The per-policy state machine (docs/contract.md §2.2, §2.3, §3.3, §3.4).
 
 Every PolicyEvent is compared with the policy's last snapshot. After the lock point a
 contact-field change must be covered by an approved or effective, customer-authorized
@@ -245,7 +245,7 @@ class PolicyMachine:
     # -- duplicates --------------------------------------------------------------------
 
     def _duplicate_id(self, state: PolicyState, verdict: Verdict, now: datetime) -> Step:
-        """Same event_id, different bytes: a different event, never dropped (CONTRACT.md §3.2)."""
+        """Same event_id, different bytes: a different event, never dropped (docs/contract.md §3.2)."""
         event = verdict.event
         assert event is not None
         findings = verdict.quarantine.findings if verdict.quarantine is not None else list(verdict.findings)

@@ -1,4 +1,4 @@
-"""Every validation rule of CONTRACT.md §4; one module per rule.
+"""Every validation rule of docs/contract.md §4; one module per rule.
 
 Importing this package imports each module in it, which registers its rule in
 :data:`REGISTRY`.

@@ -1,4 +1,4 @@
-"""ID_FORMAT (DOMAIN.md §2.2): the number does not fit its document type."""
+"""ID_FORMAT (docs/domain.md §2.2): the number does not fit its document type."""
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,4 +1,4 @@
-"""REQUIRED_FIELD_MISSING (DOMAIN.md §2.1, R82): the identity fields each party must carry."""
+"""REQUIRED_FIELD_MISSING (docs/domain.md §2.1, R82): the identity fields each party must carry."""
 from __future__ import annotations
 
 from collections.abc import Iterator
