@@ -13,11 +13,13 @@ import yaml
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 CONTRACT_METRICS = {
     "policyguard_events_total", "policyguard_rule_findings_total", "policyguard_rule_crashes_total",
-    "policyguard_processing_seconds_bucket", "policyguard_event_age_seconds_bucket",
+    "policyguard_processing_seconds_bucket", "policyguard_event_age_seconds_bucket", "policyguard_alerts_total",
+    "policyguard_unauthorized_edits_total", "policyguard_penalty_cny_total", "policyguard_commission_holds_open",
+    "policyguard_consumer_lag",
 }
 OPERATIONAL_METRICS = {
     "policyguard_cross_policy_store_up", "policyguard_cross_policy_backlog", "policyguard_cross_policy_skipped_total",
-    "policyguard_cross_policy_seconds_bucket",
+    "policyguard_cross_policy_seconds_bucket", "policyguard_duplicate_events_total", "policyguard_stage_errors_total",
 }
 """PolicyGuard's own health beyond the contract's list: the customer index."""
 
@@ -58,6 +60,7 @@ def test_dashboard_and_rules_only_use_metrics_the_worker_exports() -> None:
 
     exported = {sample.name for family in REGISTRY.collect() for sample in family.samples}
     exported |= {family.name + "_total" for family in REGISTRY.collect() if family.type == "counter"}
+    exported |= {family.name for family in REGISTRY.collect() if family.type == "gauge"}  # labelled, maybe unset
     dashboard = json.loads((DEPLOY / "grafana" / "policyguard-overview.json").read_text())
     used = {name for panel in dashboard["panels"] for target in panel["targets"] for name in _metric_names(target["expr"])}
     rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
@@ -65,6 +68,11 @@ def test_dashboard_and_rules_only_use_metrics_the_worker_exports() -> None:
     assert used <= CONTRACT_METRICS | OPERATIONAL_METRICS
     missing = used - exported
     assert not missing, f"dashboards use metrics the worker does not export: {missing}"
+    panels = {name for panel in dashboard["panels"] for target in panel["targets"]
+              for name in _metric_names(target["expr"])}
+    uncovered = {name for name in CONTRACT_METRICS if name.removesuffix("_bucket") + "_bucket" not in panels
+                 and name not in panels}
+    assert not uncovered, f"contract metrics without a dashboard panel: {uncovered}"
 
 
 def test_kubernetes_probes_use_the_workers_health_endpoints_and_evictions_are_one_at_a_time() -> None:
