@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     cross_backlog_max: int = Field(
         default=100_000, ge=0, description="events whose cross-policy checks wait through a Redis outage; beyond: skipped"
     )
+    dingtalk_webhook: SecretStr | None = Field(
+        default=None, description="dingtalk-bridge: the robot's webhook URL (it carries the access token)"
+    )
+    dingtalk_secret: SecretStr | None = Field(default=None, description="dingtalk-bridge: the robot's 加签 secret")
     broker_profile: BrokerProfile = Field(
         default=BrokerProfile.KAFKA, description="kafka: Kafka's usual group timeouts; embedded: short ones for tansu"
     )
@@ -154,8 +158,9 @@ class Settings(BaseSettings):
         """The environment that reproduces these settings in a child process."""
         env: dict[str, str] = {}
         for name, value in self.model_dump(mode="json", exclude_none=True).items():
-            if name == "hash_secret" and self.hash_secret is not None:
-                value = self.hash_secret.get_secret_value()
+            secret = getattr(self, name)
+            if isinstance(secret, SecretStr):
+                value = secret.get_secret_value()
             env[env_name(name)] = json.dumps(value) if isinstance(value, dict | list) else str(value)
         return env
 

@@ -124,6 +124,31 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dingtalk_bridge(args: argparse.Namespace) -> int:
+    from streams.alerting.dingtalk import serve
+    from streams.logs import setup_logging
+
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_format)
+    if settings.dingtalk_webhook is None:
+        print("policyguard dingtalk-bridge: POLICYGUARD_DINGTALK_WEBHOOK is not set (the robot's webhook URL)",
+              file=sys.stderr)
+        return 2
+    host, _, port = args.listen.rpartition(":")
+    try:
+        server = serve(host or "0.0.0.0", int(port), settings.dingtalk_webhook.get_secret_value(),
+                       settings.dingtalk_secret.get_secret_value() if settings.dingtalk_secret else None)
+    except (OSError, ValueError) as exc:
+        print(f"policyguard dingtalk-bridge: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+        return 2
+    print(f"dingtalk-bridge: POST Alertmanager webhooks to http://{args.listen}/alertmanager", file=sys.stderr)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
 def _redis_store(settings: Settings, command: str):  # noqa: ANN202 - imported lazily
     from streams.redis_store import RedisStore
 
@@ -327,6 +352,17 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--chunk-rows", type=int, default=2_000, metavar="N",
                        help="rows per unit of work and per checkpoint (default 2000)")
     audit.set_defaults(run=_audit)
+
+    bridge = commands.add_parser(
+        "dingtalk-bridge",
+        help="forward Alertmanager notifications to a DingTalk robot, signed",
+        description="Receives Alertmanager webhooks at POST /alertmanager and sends each notification to the DingTalk "
+        "custom robot of POLICYGUARD_DINGTALK_WEBHOOK as a markdown message, signed with POLICYGUARD_DINGTALK_SECRET "
+        "(the robot's 加签 secret) when set. Answers 502 when DingTalk refuses, so Alertmanager retries.",
+    )
+    bridge.add_argument("--listen", default="0.0.0.0:9099", metavar="HOST:PORT",
+                        help="address to receive Alertmanager webhooks on (default 0.0.0.0:9099)")
+    bridge.set_defaults(run=_dingtalk_bridge)
 
     produce = commands.add_parser(
         "produce",

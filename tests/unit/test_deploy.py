@@ -49,6 +49,18 @@ def test_alertmanager_config_is_valid() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(("labels", "receiver"), [
+    (["severity=critical", "channel=BANCASSURANCE"], "bancassurance-on-call"),
+    (["severity=critical", "channel=AGENCY"], "on-call"),
+    (["severity=warning", "channel=BANCASSURANCE"], "bancassurance"),
+    (["severity=warning", "topic=policy-events"], "operations"),
+])
+def test_alertmanager_routes_by_severity_and_channel(labels: list[str], receiver: str) -> None:
+    result = subprocess.run([_tool("amtool"), "config", "routes", "test", "--config.file",
+                             "alertmanager/alertmanager.yml", *labels], cwd=DEPLOY, capture_output=True, text=True)
+    assert result.stdout.strip() == receiver, result.stdout + result.stderr
+
+
 def _metric_names(expr: str) -> set[str]:
     return set(re.findall(r"\b(policyguard_[a-z_]+)", expr))
 
