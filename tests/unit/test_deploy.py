@@ -98,3 +98,12 @@ def test_kubernetes_probes_use_the_workers_health_endpoints_and_evictions_are_on
     assert budget["maxUnavailable"] == 1
     assert budget["selector"] == documents["Deployment"]["spec"]["selector"]
 
+
+
+def test_the_images_data_directory_is_the_one_its_user_can_write() -> None:
+    dockerfile = (DEPLOY.parent / "Dockerfile").read_text()
+    data_dir = re.search(r"ENV POLICYGUARD_DATA_DIR=(\S+)", dockerfile)
+    assert data_dir is not None and "USER nobody" in dockerfile
+    assert f"chown nobody:nogroup {data_dir.group(1)}" in dockerfile
+    manifest = (DEPLOY / "k8s" / "worker.yaml").read_text()
+    assert f'POLICYGUARD_DATA_DIR: "{data_dir.group(1)}"' in manifest
