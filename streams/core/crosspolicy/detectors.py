@@ -17,12 +17,9 @@ from schemas.enums import ActorRole, AlertSeverity, AlertType
 from streams.core.crosspolicy.config import CrossPolicyConfig
 from streams.core.crosspolicy.index import Claim, Entry, View
 from streams.core.crosspolicy.observation import Observation
-from streams.core.detection.records import ROLE_ZH, fine_zh, stable_id
+from streams.core.detection.records import fine_zh, penalized, policy_alert, responsible_of, stable_id, who_zh
 from streams.core.evaluate import CHINA_STANDARD_TIME
 from streams.core.labels_zh import field_zh, party_zh
-
-ROLE_ZH_OF = {role.value: label for role, label in ROLE_ZH.items()}
-ROLES_ZH = {"policyholder": "投保人", "insured": "被保险人", "beneficiary": "受益人"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +42,11 @@ def actor_list(actor: dict[str, Any]) -> list[Any]:
 
 
 def responsible_from(stored: list[Any] | None) -> Responsible | None:
+    """The actor an index entry keeps (:func:`actor_list`) as the alert's responsible."""
     if not stored:
         return None
     user_id, role, supervisor = (list(stored) + [None, None, None])[:3]
-    return Responsible(user_id=user_id, role=ActorRole(role) if role in ActorRole.__members__ else None,
-                       supervisor_id=supervisor)
+    return responsible_of({"user_id": user_id, "role": role, "supervisor_id": supervisor})
 
 
 # -- STAFF_PHONE_AS_CUSTOMER ---------------------------------------------------------------
@@ -69,24 +66,15 @@ def staff_phones(obs: Observation, view: View, now: datetime,
         parties += phone.parties
     candidates = []
     for (user_id, mobile), (staff, masked, parties) in found.items():
-        role = ActorRole(staff.role) if staff.role in ActorRole.__members__ else None
         entered_by = obs.actor.get("user_id")
-        responsible = Responsible(
-            user_id=user_id, role=role,
-            supervisor_id=obs.actor.get("supervisor_id") if entered_by == user_id else None,
-        )
-        penalty = penalties.get(role) if role is not None else None
-        who = f"{ROLE_ZH_OF.get(staff.role, '员工')}{user_id}"
+        responsible, penalty = penalized({
+            "user_id": user_id, "role": staff.role,
+            "supervisor_id": obs.actor.get("supervisor_id") if entered_by == user_id else None,
+        }, penalties)
         where = "、".join(party_zh(party) for party in parties)
-        alert = Alert(
-            alert_id=stable_id(AlertType.STAFF_PHONE_AS_CUSTOMER.value, obs.policy_no, user_id, mobile),
-            alert_type=AlertType.STAFF_PHONE_AS_CUSTOMER,
-            severity=AlertSeverity.CRITICAL,
-            policy_no=obs.policy_no,
-            channel=obs.channel,
-            branch_code=obs.branch_code,
-            detected_at=now,
-            event_time=obs.at,
+        alert = policy_alert(
+            AlertType.STAFF_PHONE_AS_CUSTOMER, key_event="|".join((obs.policy_no, user_id, mobile)),
+            policy_no=obs.policy_no, channel=obs.channel, branch_code=obs.branch_code, now=now, event_time=obs.at,
             source_event_ids=[obs.event_id],
             changes=[AlertChange(party=party, field="mobile", new=masked) for party in parties],
             responsible=responsible,
@@ -95,7 +83,7 @@ def staff_phones(obs: Observation, view: View, now: datetime,
                       "entered_by": {"user_id": entered_by, "role": obs.actor.get("role")},
                       "parties": parties},
             summary_zh=(
-                f"保单{obs.policy_no}的{where}手机号码{masked}是{who}在员工/代理人名册中的手机号码，"
+                f"保单{obs.policy_no}的{where}手机号码{masked}是{who_zh(responsible)}在员工/代理人名册中的手机号码，"
                 f"回访和通知将到达该员工而非客户{fine_zh(responsible, penalty)}；请核实并联系客户更正。"
             ),
         )
