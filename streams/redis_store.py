@@ -29,44 +29,39 @@ EXCHANGE = """
 local req = cjson.decode(ARGV[1])
 local prefix, retention = req.prefix, req.retention
 local touched = {}
-for _, w in ipairs(req.ids) do
-  local key, field, new = prefix .. ':id:' .. w[1], w[2], w[3]
+-- One write: merged into what is stored, or (a new field) added while the key is under its cap.
+-- merge(old, new) is the entry to store, or nil to keep the old one.
+local function write(kind, w, cap, merge)
+  local key, field, new = prefix .. kind .. w[1], w[2], w[3]
   local stored = redis.call('HGET', key, field)
   local value = nil
   if stored then
-    local old = cjson.decode(stored)
-    if new.t >= old.t then
-      if new.k == old.k then new.s = old.s; new.e = old.e; new.a = old.a end
-      value = cjson.encode(new)
-    end
-  elseif redis.call('HLEN', key) < req.per_person then
+    local merged = merge(cjson.decode(stored), new)
+    if merged then value = cjson.encode(merged) end
+  elseif redis.call('HLEN', key) < cap then
     value = cjson.encode(new)
   end
   if value then redis.call('HSET', key, field, value) end
   touched[key] = true
 end
-for _, w in ipairs(req.uses) do
-  local key, field, new = prefix .. ':mob:' .. w[1], w[2], w[3]
-  local stored = redis.call('HGET', key, field)
-  local value = nil
-  if stored then
-    local old = cjson.decode(stored)
-    local first = old
-    if new.f < old.f then first = new end
-    local policies = old.p
-    for _, policy in ipairs(new.p) do
-      local known = false
-      for _, have in ipairs(policies) do if have == policy then known = true end end
-      if not known and #policies < req.cap then table.insert(policies, policy) end
-    end
-    value = cjson.encode({f = first.f, l = math.max(old.l, new.l), e = first.e, a = first.a, p = policies,
-                          c = first.c, b = first.b})
-  elseif redis.call('HLEN', key) < req.per_mobile then
-    value = cjson.encode(new)
-  end
-  if value then redis.call('HSET', key, field, value) end
-  touched[key] = true
+local function merge_identity(old, new)
+  if new.t < old.t then return nil end
+  if new.k == old.k then new.s = old.s; new.e = old.e; new.a = old.a end
+  return new
 end
+local function merge_use(old, new)
+  local first = old
+  if new.f < old.f then first = new end
+  local policies = old.p
+  for _, policy in ipairs(new.p) do
+    local known = false
+    for _, have in ipairs(policies) do if have == policy then known = true end end
+    if not known and #policies < req.cap then table.insert(policies, policy) end
+  end
+  return {f = first.f, l = math.max(old.l, new.l), e = first.e, a = first.a, p = policies, c = first.c, b = first.b}
+end
+for _, w in ipairs(req.ids) do write(':id:', w, req.per_person, merge_identity) end
+for _, w in ipairs(req.uses) do write(':mob:', w, req.per_mobile, merge_use) end
 for key in pairs(touched) do redis.call('EXPIRE', key, retention) end
 -- One JSON text back: stored values are JSON already, and one bulk reply parses in C, where
 -- thousands of nested reply elements would each cost a Python call.

@@ -5,6 +5,7 @@ the tests run every detector case against both.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -89,19 +90,22 @@ class LocalStore:
 
     async def exchange(self, request: Request) -> View:
         config, backend = self.config, self.backend
-        for person, policy, entry in request.identities:
-            policies = backend.entries("id", person)
-            if policy in policies or len(policies) < config.policies_per_person:
-                backend.put("id", person, policy, merge_identity(policies.get(policy), entry))
-        for mobile, holder, entry in request.uses:
-            holders = backend.entries("mob", mobile)
-            if holder in holders or len(holders) < config.holders_per_mobile:
-                backend.put("mob", mobile, holder, merge_use(holders.get(holder), entry, config.policies_per_mobile))
+        self._write("id", request.identities, config.policies_per_person, merge_identity)
+        self._write("mob", request.uses, config.holders_per_mobile,
+                    lambda old, new: merge_use(old, new, config.policies_per_mobile))
         return View(
             persons={p: backend.entries("id", p) for p in request.persons},
             mobiles={m: backend.entries("mob", m) for m in request.mobiles},
             roster={m: self.roster[m] for m in request.roster if m in self.roster},
         )
+
+    def _write(self, table: str, writes: list[tuple[str, str, Entry]], cap: int,
+               merge: Callable[[Entry | None, Entry], Entry]) -> None:
+        """Each write merged into what is stored, or (a new field) added while the key is under its cap."""
+        for key, name, entry in writes:
+            stored = self.backend.entries(table, key)
+            if name in stored or len(stored) < cap:
+                self.backend.put(table, key, name, merge(stored.get(name), entry))
 
     async def claim(self, claims: list[Claim]) -> set[str]:
         owned = set()
