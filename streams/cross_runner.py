@@ -45,7 +45,6 @@ class CrossPolicyRunner:
         self.down_since: float | None = None
         self.retry_at = 0.0
         self.backoff = BACKOFF_FIRST_S
-        self.last_error = ""
 
     async def run(self, observations: Sequence[Observation], now: datetime) -> list[Alert]:
         """The alerts these observations (and whatever was backlogged) find and own."""
@@ -96,7 +95,6 @@ class CrossPolicyRunner:
                         "for later (up to %d events) and retried with backoff", type(exc).__name__, self.backlog_max)
         else:
             self.backoff = min(self.backoff * 2, BACKOFF_MAX_S)
-        self.last_error = type(exc).__name__
         self.retry_at = now + self.backoff
         self.backlog.extendleft(reversed(batch))  # oldest first again
         self._defer(())

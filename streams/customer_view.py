@@ -43,8 +43,9 @@ class CustomerView:
                 for older, newer, fields, _ in conflicts_of(self.record.policies)]
 
     def as_json(self) -> dict[str, Any]:
-        return {"id_no": self.id_masked, "id_type": self.id_type, "policies": self.policies(),
-                "channels": sorted({p["channel"] for p in self.policies() if p["channel"]}),
+        policies = self.policies()
+        return {"id_no": self.id_masked, "id_type": self.id_type, "policies": policies,
+                "channels": sorted({p["channel"] for p in policies if p["channel"]}),
                 "conflicts": self.conflicts(), "alerts": self.record.alerts}
 
     def lines(self) -> list[str]:

@@ -14,6 +14,7 @@ from schemas.enums import QuarantineReason, Severity
 from streams.audit.csv_format import document_of
 from streams.audit.reading import Row
 from streams.core.crosspolicy import CrossPolicyStage, Observation
+from streams.core.crosspolicy.observation import rejected_fields
 from streams.core.masking import mask_id, mask_phone
 from streams.core.origin import Origin
 from streams.core.pipeline import process_record
@@ -71,7 +72,7 @@ class Judge:
             return BadRow(row.file, row.line, reason, "; ".join(errors))
         findings = tuple((f.rule, f.severity.value, f.party, f.field, f.message) for f in verdict.findings)
         holder = event.policyholder
-        rejected = {(f.party, f.field) for f in verdict.findings if f.severity is Severity.ERROR}
+        rejected = rejected_fields(verdict.findings)
         phone_ok = any(getattr(holder, name) and ("policyholder", name) not in rejected for name in ("mobile", "landline"))
         errors = {f.rule for f in verdict.findings if f.severity is Severity.ERROR and f.party == "policyholder"}
         contact = "phone" if phone_ok else ("letter" if holder.address and not errors & LETTER_BLOCKERS else "visit")

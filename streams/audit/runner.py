@@ -112,18 +112,20 @@ class Outputs:
         for handle in self.handles.values():
             handle.flush()
         self.spool.flush()
-        found = {}
-        for path in [*self.out_dir.joinpath("worklists").rglob("*.csv"), self.out_dir / "findings.jsonl",
-                     self.out_dir / "bad_rows.jsonl", self.out_dir / SPOOL]:
-            if path.exists():
-                found[str(path.relative_to(self.out_dir))] = path.stat().st_size
-        return found
+        return {str(path.relative_to(self.out_dir)): path.stat().st_size for path in _pass_one_files(self.out_dir)}
 
     def close(self) -> None:
         for handle in self.handles.values():
             handle.close()
         self.handles.clear()
         self.spool.close()
+
+
+def _pass_one_files(out_dir: Path) -> list[Path]:
+    """The files pass 1 appends to, as they exist now: what a checkpoint records and a resume cuts back."""
+    candidates = [*out_dir.joinpath("worklists").rglob("*.csv"), out_dir / "findings.jsonl",
+                  out_dir / "bad_rows.jsonl", out_dir / SPOOL]
+    return [path for path in candidates if path.exists()]
 
 
 def _safe(name: str) -> str:
@@ -169,11 +171,8 @@ def _prepare(files: list[Path], out_dir: Path, resume: bool) -> dict[str, Any] |
         raise AuditInputError("the input files differ from the interrupted run's (names, sizes or times): "
                               "resume with the same files, or start again without --resume")
     kept = checkpoint["sizes"]
-    for path in [*out_dir.joinpath("worklists").rglob("*.csv"), out_dir / "findings.jsonl", out_dir / "bad_rows.jsonl",
-                 out_dir / SPOOL]:
+    for path in _pass_one_files(out_dir):
         relative = str(path.relative_to(out_dir))
-        if not path.exists():
-            continue
         if relative in kept:
             with path.open("r+b") as handle:
                 handle.truncate(kept[relative])

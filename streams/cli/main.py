@@ -4,14 +4,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from schemas.export import CHECKED_IN_DIR
 from streams import __version__
 from streams.settings import Settings, env_name, settings_errors
+
+T = TypeVar("T")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -63,9 +66,7 @@ def _replay(args: argparse.Namespace) -> int:
         return 2
     if summary.roster is not None:
         where = "into Redis" if settings.redis_url else "for this replay"
-        print(f"roster {args.roster} loaded {where}: {summary.roster.summary()}")
-        for problem in summary.roster.rejected:
-            print(f"  rejected {problem}")
+        _print_roster(f"roster {args.roster} loaded {where}", summary.roster)
     outcomes = ", ".join(f"{k} {summary.outcomes[k]}" for k in ("clean", "clean_with_warnings", "quarantined"))
     if summary.duplicates:
         outcomes += f", duplicates skipped {summary.duplicates} (the same event_id and bytes seen before)"
@@ -163,6 +164,24 @@ def _redis_store(settings: Settings, command: str):  # noqa: ANN202 - imported l
                                timeout_s=max(settings.redis_timeout_s, 5.0))
 
 
+def _on_store(store: Any, work: Coroutine[Any, Any, T]) -> T:
+    """Run one piece of work on a Redis store, closing it whatever happens."""
+    async def run() -> T:
+        try:
+            return await work
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _print_roster(heading: str, roster: Any) -> None:
+    """A roster file's counts, then each rejected line with its number and why (never its phone)."""
+    print(f"{heading}: {roster.summary()}")
+    for problem in roster.rejected:
+        print(f"  rejected {problem}")
+
+
 def _roster_load(args: argparse.Namespace) -> int:
     from redis.exceptions import RedisError
 
@@ -175,14 +194,8 @@ def _roster_load(args: argparse.Namespace) -> int:
     if store is None:
         return 2
 
-    async def run() -> object:
-        try:
-            return await load_roster_file(Path(args.file), Hasher(settings.secret()), store)
-        finally:
-            await store.close()
-
     try:
-        roster = asyncio.run(run())
+        roster = _on_store(store, load_roster_file(Path(args.file), Hasher(settings.secret()), store))
     except (OSError, RosterFileError) as exc:
         reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else str(exc)
         print(f"policyguard roster load: {args.file}: {reason}", file=sys.stderr)
@@ -191,9 +204,7 @@ def _roster_load(args: argparse.Namespace) -> int:
         print(f"policyguard roster load: Redis at REDIS_URL: {type(exc).__name__}: {exc}; the roster is unchanged",
               file=sys.stderr)
         return 2
-    print(f"roster loaded: {roster.summary()}")  # type: ignore[attr-defined]
-    for problem in roster.rejected:  # type: ignore[attr-defined]
-        print(f"  rejected {problem}")
+    _print_roster("roster loaded", roster)
     return 0
 
 
@@ -217,14 +228,8 @@ def _customer(args: argparse.Namespace) -> int:
         print("policyguard customer: ID_NO is empty", file=sys.stderr)
         return 2
 
-    async def run():  # noqa: ANN202
-        try:
-            return await look_up(store, Hasher(settings.secret()), args.id_type, id_no, caller(args.operator))
-        finally:
-            await store.close()
-
     try:
-        view = asyncio.run(run())
+        view = _on_store(store, look_up(store, Hasher(settings.secret()), args.id_type, id_no, caller(args.operator)))
     except RedisError as exc:
         print(f"policyguard customer: Redis at REDIS_URL: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -73,7 +73,8 @@ class Observation:
     use: MobileUse | None = None
 
 
-def _rejected(findings: Iterable[Finding]) -> set[tuple[str, str | None]]:
+def rejected_fields(findings: Iterable[Finding]) -> set[tuple[str, str | None]]:
+    """(party, field) of every value an ERROR finding rejected."""
     return {(f.party, f.field) for f in findings if f.severity is Severity.ERROR}
 
 
@@ -95,7 +96,7 @@ def _attribute_text(field: str, value: Any) -> str | None:
 
 
 def observe(event: PolicyEvent, findings: Iterable[Finding], hasher: Hasher) -> Observation:
-    rejected = _rejected(findings)
+    rejected = rejected_fields(findings)
     sightings: dict[str, tuple[str, list[str], dict[str, str]]] = {}
     phones: dict[tuple[str, str | None], tuple[str, list[str]]] = {}
     use: MobileUse | None = None
