@@ -179,7 +179,7 @@ async def passthrough(bootstrap: str, settings: Settings, expected: int) -> Coun
 async def raw_core(bootstrap: str, settings: Settings, expected: int) -> Counted:
     """The same processor the worker runs, in a plain aiokafka batch loop: outputs acked, then
     the state changelog acked, then offsets committed, as the worker does."""
-    processor = Processor(RuleSet.default(), settings.detection(), max_message_bytes=settings.max_message_bytes)
+    processor = Processor(RuleSet.default(), settings.detection, max_message_bytes=settings.max_message_bytes)
     tasks = {}
     destinations = {
         OutputKind.POLICY_CLEAN: settings.topic_policy_clean, OutputKind.ENDORSEMENT_CLEAN: settings.topic_endorsement_clean,

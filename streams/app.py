@@ -122,7 +122,7 @@ def build_app(
     stream_of_topic = {settings.topic_policy_events: Stream.POLICY, settings.topic_endorsement_events: Stream.ENDORSEMENT}
     destinations = output_topics(settings)
     state_topic = changelog_topic(settings.app_id)
-    processor = Processor(ruleset, detection or settings.detection(), max_message_bytes=settings.max_message_bytes,
+    processor = Processor(ruleset, detection or settings.detection, max_message_bytes=settings.max_message_bytes,
                           cross=cross.stage if cross is not None else None)
     tasks: dict[int, PartitionTask] = {}
     last_record: dict[tuple[Stream, int], float] = {}

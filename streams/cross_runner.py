@@ -120,8 +120,8 @@ def build_runner(settings: Settings, *, in_process: bool = False) -> CrossPolicy
     """The stage on the Redis of ``REDIS_URL``; without one, an in-process store when
     ``in_process`` (replay: one process sees every policy), else none (a worker: its checks are
     counted as skipped, since one worker's memory would miss the other workers' policies)."""
-    config = settings.cross_policy()
-    stage = CrossPolicyStage.default(settings.secret(), config, settings.detection().penalties)
+    config = settings.cross_policy
+    stage = CrossPolicyStage.default(settings.secret(), config, settings.detection.penalties)
     store: CrossStore | None = None
     if settings.redis_url:
         store = RedisStore.from_url(settings.redis_url, config, prefix=settings.redis_prefix,

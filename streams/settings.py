@@ -1,22 +1,49 @@
-"""Every knob of PolicyGuard in one typed object, read from the environment.
+"""Every knob of PolicyGuard in one typed object, read from the environment and a settings file.
 
 ``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` keep their conventional names; everything else
-is ``POLICYGUARD_<FIELD>``. The broker profile picks consumer-group timeouts: Kafka's usual
-defaults for a real cluster, short ones for the embedded tansu broker, where Faust would
-otherwise wait 30–110 s to join its group.
+is ``POLICYGUARD_<FIELD>``, and a section's field ``POLICYGUARD_<SECTION>__<FIELD>``. A TOML file
+named by ``POLICYGUARD_SETTINGS_FILE`` (``policyguard --settings FILE``) gives the same fields,
+sections as tables; the environment overrides it, so one file serves a fleet and each pod
+changes what it must. A variable or key that is not a setting is an error, not ignored: a typo
+in a compliance threshold must not pass for the default.
+
+The broker profile picks consumer-group timeouts: Kafka's usual defaults for a real cluster,
+short ones for the embedded tansu broker, where Faust would otherwise wait 30–110 s to join.
 """
 from __future__ import annotations
 
+import difflib
 import json
+import os
+import tomllib
 from enum import StrEnum
+from pathlib import Path
+from typing import Any, get_origin
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from schemas.alert import Penalty
-from schemas.enums import ActorRole
 from streams.core.crosspolicy import DEV_SECRET, CrossPolicyConfig
-from streams.core.detection.config import DEFAULT_PENALTIES, DetectionConfig
+from streams.core.detection.config import DetectionConfig
+
+PREFIX = "POLICYGUARD_"
+NESTING = "__"
+SETTINGS_FILE_VARIABLE = "POLICYGUARD_SETTINGS_FILE"
+UNPREFIXED = ("kafka_bootstrap_servers", "redis_url")
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be read: each line names the variable or key and what is wrong."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
 
 
 class BrokerProfile(StrEnum):
@@ -32,7 +59,7 @@ GROUP_TIMEOUTS: dict[BrokerProfile, tuple[float, float, float]] = {
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POLICYGUARD_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_nested_delimiter=NESTING, extra="forbid")
 
     kafka_bootstrap_servers: str | None = Field(
         default=None,
@@ -52,13 +79,6 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(default="policyguard", min_length=1, description="prefix of every Redis key")
     redis_timeout_s: float = Field(
         default=2.0, gt=0, description="a Redis call slower than this counts as an outage (checks are deferred)"
-    )
-    shared_contact_min_ids: int = Field(
-        default=3, ge=2, description="SHARED_CONTACT: distinct policyholder IDs on one mobile"
-    )
-    shared_contact_window_days: float = Field(default=30.0, gt=0, description="SHARED_CONTACT: within this window")
-    index_retention_days: float = Field(
-        default=400.0, gt=0, description="customer-index entries (Redis) without a write this long expire"
     )
     cross_backlog_max: int = Field(
         default=100_000, ge=0, description="events whose cross-policy checks wait through a Redis outage; beyond: skipped"
@@ -88,17 +108,11 @@ class Settings(BaseSettings):
     offset_reset: str = Field(default="earliest", pattern="^(earliest|latest)$",
                               description="where a new consumer group starts: earliest or latest")
 
-    arrival_grace_s: float = Field(default=600.0, ge=0, description="how long a held edit waits for its authorization")
-    clock_skew_s: float = Field(default=120.0, ge=0, description="an approval may be this much later than the edit")
-    max_lateness_s: float = Field(
-        default=300.0, ge=0, description="how far out of event-time order a topic partition may be"
+    detection: DetectionConfig = Field(
+        default_factory=DetectionConfig, description="the per-policy state machine (docs/contract.md §3.3, §3.4)"
     )
-    hold_deadline_days: float = Field(
-        default=30.0, gt=0, description="a commission hold open longer raises INTERMEDIARY_CORRECTION_OVERDUE"
-    )
-    retention_days: float = Field(default=400.0, gt=0, description="idle or terminated policies are forgotten after")
-    penalties: dict[ActorRole, Penalty | None] = Field(
-        default_factory=dict, description='JSON, e.g. {"SALES_AGENT": {"direct_cny": 300, "supervisor_cny": 150}}'
+    cross_policy: CrossPolicyConfig = Field(
+        default_factory=CrossPolicyConfig, description="the customer index and its detectors (docs/contract.md §3.5)"
     )
     timer_interval_s: float = Field(default=1.0, gt=0, description="how often held edits and holds are checked")
     connect_timeout_s: float = Field(default=30.0, gt=0, description="how long to wait for the broker at start")
@@ -133,36 +147,33 @@ class Settings(BaseSettings):
             self.topic_commission,
         )
 
-    def detection(self) -> DetectionConfig:
-        return DetectionConfig(
-            arrival_grace_s=self.arrival_grace_s,
-            clock_skew_s=self.clock_skew_s,
-            max_lateness_s=self.max_lateness_s,
-            hold_deadline_days=self.hold_deadline_days,
-            retention_days=self.retention_days,
-            penalties={**DEFAULT_PENALTIES, **self.penalties},
-        )
-
-    def cross_policy(self) -> CrossPolicyConfig:
-        return CrossPolicyConfig(
-            shared_contact_min_ids=self.shared_contact_min_ids,
-            shared_contact_window_days=self.shared_contact_window_days,
-            retention_days=self.index_retention_days,
-        )
-
     def secret(self) -> str:
         """The customer index's HMAC key (the development key when none is set)."""
         return self.hash_secret.get_secret_value() if self.hash_secret is not None else DEV_SECRET
 
     def as_env(self) -> dict[str, str]:
-        """The environment that reproduces these settings in a child process."""
+        """The environment that reproduces these settings in a child process (which reads no
+        settings file of its own: every value is here)."""
         env: dict[str, str] = {}
         for name, value in self.model_dump(mode="json", exclude_none=True).items():
+            if name in SECTIONS:
+                env.update({env_name(name, sub): _value_of(item) for sub, item in value.items()})
+                continue
             secret = getattr(self, name)
-            if isinstance(secret, SecretStr):
-                value = secret.get_secret_value()
-            env[env_name(name)] = json.dumps(value) if isinstance(value, dict | list) else str(value)
+            env[env_name(name)] = secret.get_secret_value() if isinstance(secret, SecretStr) else _value_of(value)
         return env
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the settings file."""
+        return (init_settings, CheckedEnvSource(settings_cls), SettingsFileSource(settings_cls, settings_file()))
 
     def group_timeouts(self) -> tuple[float, float, float]:
         session, heartbeat, rebalance = GROUP_TIMEOUTS[self.broker_profile]
@@ -173,21 +184,144 @@ class Settings(BaseSettings):
         )
 
 
-UNPREFIXED = ("kafka_bootstrap_servers", "redis_url")
+SECTIONS: dict[str, type[BaseModel]] = {"detection": DetectionConfig, "cross_policy": CrossPolicyConfig}
 
 
-def env_name(field: str) -> str:
-    """The environment variable that sets ``field``."""
-    return field.upper() if field in UNPREFIXED else f"POLICYGUARD_{field.upper()}"
+def setting_paths() -> list[tuple[tuple[str, ...], FieldInfo]]:
+    """Every leaf setting with its path: ``("app_id",)``, ``("detection", "arrival_grace_s")``."""
+    paths: list[tuple[tuple[str, ...], FieldInfo]] = []
+    for name, field in Settings.model_fields.items():
+        section = SECTIONS.get(name)
+        if section is None:
+            paths.append(((name,), field))
+        else:
+            paths.extend(((name, sub), info) for sub, info in section.model_fields.items())
+    return paths
+
+
+def env_name(*path: str) -> str:
+    """The environment variable that sets the setting at ``path``."""
+    if path in ((name,) for name in UNPREFIXED):
+        return path[0].upper()
+    return PREFIX + NESTING.join(part.upper() for part in path)
+
+
+def known_variables() -> set[str]:
+    names = {env_name(*path) for path, _ in setting_paths()}
+    names |= {env_name(section) for section in SECTIONS}  # a whole section as JSON
+    names |= {PREFIX + name.upper() for name in UNPREFIXED}  # the prefixed aliases
+    return names | {SETTINGS_FILE_VARIABLE}
+
+
+RENAMED = {
+    f"{PREFIX}{old}": env_name(*new) for old, new in {
+        "ARRIVAL_GRACE_S": ("detection", "arrival_grace_s"), "CLOCK_SKEW_S": ("detection", "clock_skew_s"),
+        "MAX_LATENESS_S": ("detection", "max_lateness_s"), "HOLD_DEADLINE_DAYS": ("detection", "hold_deadline_days"),
+        "RETENTION_DAYS": ("detection", "retention_days"), "PENALTIES": ("detection", "penalties"),
+        "SHARED_CONTACT_MIN_IDS": ("cross_policy", "shared_contact_min_ids"),
+        "SHARED_CONTACT_WINDOW_DAYS": ("cross_policy", "shared_contact_window_days"),
+        "INDEX_RETENTION_DAYS": ("cross_policy", "retention_days"),
+    }.items()
+}
+"""Variables of 0.1 that moved into a section: named exactly, not guessed."""
+
+
+def unknown_variables(environ: dict[str, str]) -> list[str]:
+    """``POLICYGUARD_*`` variables that set nothing, each with the setting it probably meant."""
+    known = known_variables()
+    lines = []
+    for variable in sorted(name.upper() for name in environ if name.upper().startswith(PREFIX)):
+        if variable not in known:
+            close = [RENAMED[variable]] if variable in RENAMED else difflib.get_close_matches(variable, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            lines.append(f"{variable}: not a setting{hint}")
+    return lines
+
+
+def settings_file() -> Path | None:
+    name = os.environ.get(SETTINGS_FILE_VARIABLE)
+    return Path(name) if name else None
+
+
+def _value_of(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
 
 
 def settings_errors(exc: ValidationError) -> list[str]:
     """One ``VARIABLE: what is wrong`` per problem; the offending value is not echoed (it may
-    be a secret or a URL with a password)."""
+    be a secret or a URL with a password). With a settings file the line names its key too."""
+    file = settings_file()
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
-        field = str(error["loc"][0]).lower() if error["loc"] else ""
-        variable = env_name(field) if field else "(settings)"
-        lines.append(f"{variable}: {error['msg']}")
+        loc = [str(part) for part in error["loc"]]
+        if not loc:
+            lines.append(f"(settings): {error['msg']}")
+            continue
+        head = loc[:2] if loc[0] in SECTIONS else loc[:1]
+        rest = loc[len(head):]
+        where = env_name(*(part.lower() for part in head)) + (f" ({'.'.join(rest)})" if rest else "")
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{'.'.join(loc)}" + (f" in {file}" if file else "") + ": not a setting")
+        elif file is not None:
+            lines.append(f"{where} or {'.'.join(loc)} in {file}: {error['msg']}")
+        else:
+            lines.append(f"{where}: {error['msg']}")
     return lines
 
+
+class CheckedEnvSource(EnvSettingsSource):
+    """The environment, refusing ``POLICYGUARD_*`` variables that name no setting and
+    naming the variable whose JSON does not parse."""
+
+    def __call__(self) -> dict[str, Any]:
+        unknown = unknown_variables(dict(os.environ))
+        if unknown:
+            raise SettingsError(unknown)
+        try:
+            return super().__call__()
+        except ValueError as exc:  # pydantic-settings' SettingsError: a complex value is not JSON
+            bad = [f"{name}: not valid JSON" for name in sorted(_json_variables())
+                   if name in os.environ and not _parses(os.environ[name])]
+            raise SettingsError(bad or [str(exc)]) from exc
+
+
+def _json_variables() -> set[str]:
+    """The variables read as JSON: whole sections, lists, sets and maps."""
+    names = {env_name(section) for section in SECTIONS}
+    names |= {env_name(*path) for path, info in setting_paths()
+              if get_origin(info.annotation) in (dict, list, set, frozenset)}
+    return names
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+class SettingsFileSource(PydanticBaseSettingsSource):
+    """``POLICYGUARD_SETTINGS_FILE``: TOML with the settings' field names, sections as tables."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # the whole document is read at once, in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        try:
+            return tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            problem = "no such file"
+        except IsADirectoryError:
+            problem = "a directory, not a file"
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = f"cannot be read ({exc.__class__.__name__})"
+        except tomllib.TOMLDecodeError as exc:
+            problem = f"not TOML: {exc}"
+        raise SettingsError([f"{SETTINGS_FILE_VARIABLE}={self.path}: {problem}"])

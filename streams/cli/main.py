@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -12,7 +13,15 @@ from pydantic import ValidationError
 
 from schemas.export import CHECKED_IN_DIR
 from streams import __version__
-from streams.settings import Settings, env_name, settings_errors
+from streams.settings import (
+    SECTIONS,
+    SETTINGS_FILE_VARIABLE,
+    Settings,
+    SettingsError,
+    env_name,
+    setting_paths,
+    settings_errors,
+)
 
 T = TypeVar("T")
 
@@ -51,7 +60,7 @@ def _replay(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         summary = replay([Path(f) for f in args.files], Path(args.out), ruleset=ruleset,
-                         detection=settings.detection(), progress=progress,
+                         detection=settings.detection, progress=progress,
                          cross=build_runner(settings, in_process=True),
                          roster=Path(args.roster) if args.roster is not None else None)
     except ReplayInputError as exc:
@@ -102,7 +111,7 @@ def _audit(args: argparse.Namespace) -> int:
         result = audit([Path(f) for f in args.files], Path(args.out), rules_file=args.rules or settings.rules_file,
                        secret=settings.secret(), workers=args.workers, chunk_rows=args.chunk_rows, resume=args.resume,
                        roster=Path(args.roster) if args.roster else None, store=store,
-                       config=settings.cross_policy(), progress=progress)
+                       config=settings.cross_policy, progress=progress)
     except (AuditInputError, RulesConfigError) as exc:
         print(f"policyguard audit: {exc}", file=sys.stderr)
         return 2
@@ -160,7 +169,7 @@ def _redis_store(settings: Settings, command: str):  # noqa: ANN202 - imported l
         print(f"policyguard {command}: POLICYGUARD_HASH_SECRET is not set (the key the workers hash with)",
               file=sys.stderr)
         return None
-    return RedisStore.from_url(settings.redis_url, settings.cross_policy(), prefix=settings.redis_prefix,
+    return RedisStore.from_url(settings.redis_url, settings.cross_policy, prefix=settings.redis_prefix,
                                timeout_s=max(settings.redis_timeout_s, 5.0))
 
 
@@ -271,6 +280,8 @@ def parser() -> argparse.ArgumentParser:
         description="Streaming validator that keeps life-insurance customer information true.",
     )
     root.add_argument("--version", action="version", version=f"policyguard {__version__}")
+    root.add_argument("--settings", metavar="FILE",
+                      help=f"TOML settings file (sets {SETTINGS_FILE_VARIABLE}); the environment overrides it")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -288,7 +299,9 @@ def parser() -> argparse.ArgumentParser:
         "worker",
         help="run a production worker",
         description="Consumes the input topics of KAFKA_BOOTSTRAP_SERVERS and writes clean, quarantine, alert and "
-        "commission records. Settings come from the environment:",
+        "commission records. Settings come from the environment, over an optional TOML settings file "
+        f"(--settings FILE or {SETTINGS_FILE_VARIABLE}) with the same names in lower case, a section as a table "
+        "(e.g. [detection] arrival_grace_s = 600):",
         epilog=settings_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -394,24 +407,33 @@ def parser() -> argparse.ArgumentParser:
 def settings_help() -> str:
     """Every environment variable of the settings model, with its default and meaning."""
     lines = []
-    for name, field in Settings.model_fields.items():
+    for path, field in setting_paths():
         default = field.get_default(call_default_factory=True)
         shown = "unset" if default is None else (default.value if hasattr(default, "value") else default)
         if isinstance(shown, dict):
             shown = "the contract's schedule"
+        elif isinstance(shown, frozenset):
+            shown = ",".join(sorted(shown))
         meaning = f"  {field.description}" if field.description else ""
-        lines.append(f"  {env_name(name)} (default: {shown}){meaning}")
+        lines.append(f"  {env_name(*path)} (default: {shown}){meaning}")
+    sections = ", ".join(env_name(section) for section in SECTIONS)
+    lines.append(f"  ({sections}: a whole section as one JSON object)")
     return "environment:\n" + "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.settings is not None:
+        os.environ[SETTINGS_FILE_VARIABLE] = args.settings  # children (workers of the demo, the audit) read it too
     try:
         return int(args.run(args))
     except ValidationError as exc:
         if exc.title != Settings.__name__:
             raise
         print(f"policyguard {args.command}: bad setting: " + "; ".join(settings_errors(exc)), file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(f"policyguard {args.command}: bad setting: " + "; ".join(exc.lines), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -99,7 +99,7 @@ class Processor:
         """``cross``: observe policy events for the cross-policy stage (None: nobody runs it)."""
         self.ruleset = ruleset
         self.cross = cross
-        self.machine = PolicyMachine(detection)
+        self.machine = PolicyMachine(detection, ruleset.thresholds.adult_age_years)
         self.max_message_bytes = max_message_bytes
         self.validator_version = validator_version
         self._skew = timedelta(seconds=self.machine.config.clock_skew_s)

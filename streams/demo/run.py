@@ -33,7 +33,8 @@ DEMO_GRACE_S = 5.0  # the demo cannot wait the production 10 minutes for a late 
 def worker_env(settings: Settings, metrics_port: int, data_dir: str) -> dict[str, str]:
     quiet = settings.model_copy(
         update={"metrics_port": metrics_port, "metrics_host": "127.0.0.1", "log_level": "WARNING", "data_dir": data_dir,
-                "arrival_grace_s": min(settings.arrival_grace_s, DEMO_GRACE_S)}
+                "detection": settings.detection.model_copy(
+                    update={"arrival_grace_s": min(settings.detection.arrival_grace_s, DEMO_GRACE_S)})}
     )
     return {**os.environ, **quiet.as_env(), "PYTHONUNBUFFERED": "1"}
 
@@ -142,7 +143,7 @@ def _run(settings: Settings, workdir: Path, serve: bool, timeout_s: float, start
 
 
 async def _load_roster(settings: Settings) -> Roster:
-    store = RedisStore.from_url(settings.redis_url or "", settings.cross_policy(), prefix=settings.redis_prefix)
+    store = RedisStore.from_url(settings.redis_url or "", settings.cross_policy, prefix=settings.redis_prefix)
     try:
         roster = parse_roster(ROSTER_CSV, Hasher(settings.secret()))
         await store.load_roster(roster.entries)

@@ -59,6 +59,12 @@ def settings_for(servers: Servers, tmp_path: Path, *, partitions: int = 1) -> Se
     )
 
 
+def short_grace(settings: Settings) -> Settings:
+    """A 2 s authorization grace checked every 0.2 s, so held edits resolve within a test."""
+    detection = settings.detection.model_copy(update={"arrival_grace_s": 2.0})
+    return settings.model_copy(update={"detection": detection, "timer_interval_s": 0.2})
+
+
 @pytest.fixture
 def settings(servers: Servers, tmp_path: Path) -> Settings:
     return settings_for(servers, tmp_path)

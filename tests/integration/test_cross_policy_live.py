@@ -22,7 +22,7 @@ from streams.produce import Published, publish
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from tests.cross_cases import ROSTER_CSV, Event, all_events, cases, comparable, cross_alerts
-from tests.integration.conftest import Servers, policyguard, settings_for
+from tests.integration.conftest import Servers, policyguard, settings_for, short_grace
 from tests.oracle import encode
 
 pytestmark = pytest.mark.integration
@@ -31,8 +31,7 @@ EXPECTED = sum((case.alerts for case in cases().values()), Counter())
 
 
 def live_settings(servers: Servers, tmp_path: Path, partitions: int) -> Settings:
-    return settings_for(servers, tmp_path, partitions=partitions).model_copy(
-        update={"arrival_grace_s": 2.0, "timer_interval_s": 0.2})
+    return short_grace(settings_for(servers, tmp_path, partitions=partitions))
 
 
 async def publish_events(settings: Settings, events: list[Event]) -> list[Published]:

@@ -18,7 +18,7 @@ from streams.core.origin import Stream
 from streams.produce import Published, publish
 from streams.settings import Settings
 from streams.topics import ensure_topics
-from tests.integration.conftest import Servers, settings_for
+from tests.integration.conftest import Servers, settings_for, short_grace
 from tests.lifecycle import Case, cases, in_time_order
 from tests.oracle import encode
 
@@ -26,8 +26,7 @@ pytestmark = pytest.mark.integration
 
 
 def detection_settings(servers: Servers, tmp_path: Path, partitions: int = 2) -> Settings:
-    return settings_for(servers, tmp_path, partitions=partitions).model_copy(
-        update={"arrival_grace_s": 2.0, "timer_interval_s": 0.2})
+    return short_grace(settings_for(servers, tmp_path, partitions=partitions))
 
 
 async def publish_cases(settings: Settings, chosen: dict[str, Case], *,

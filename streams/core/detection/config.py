@@ -1,7 +1,11 @@
-"""Detection parameters (docs/contract.md §2.2, §3.3, §3.4); defaults are the contract's."""
+"""Detection parameters (docs/contract.md §2.2, §3.3, §3.4); defaults are the contract's.
+
+They are the ``detection`` section of the worker's settings (``POLICYGUARD_DETECTION__<FIELD>`` or
+``[detection]`` in a settings file), so each is written once, here.
+"""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.alert import Penalty
 from schemas.enums import ActorRole, PolicyEventType
@@ -21,8 +25,12 @@ DEFAULT_PENALTIES: dict[ActorRole, Penalty | None] = {
 class DetectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lock_event_types: frozenset[PolicyEventType] = frozenset(
-        {PolicyEventType.APPLICATION_CONFIRMED, PolicyEventType.UNDERWRITING_APPROVED, PolicyEventType.POLICY_ISSUED}
+    lock_event_types: frozenset[PolicyEventType] = Field(
+        default=frozenset(
+            {PolicyEventType.APPLICATION_CONFIRMED, PolicyEventType.UNDERWRITING_APPROVED, PolicyEventType.POLICY_ISSUED}
+        ),
+        min_length=1,
+        description="policy event types whose first occurrence is the lock point (JSON list)",
     )
     clock_skew_s: float = Field(default=120.0, ge=0, description="an approval may be this much later than the edit")
     arrival_grace_s: float = Field(default=600.0, ge=0, description="how long a held edit waits for its authorization")
@@ -34,5 +42,15 @@ class DetectionConfig(BaseModel):
     hold_deadline_days: float = Field(default=30.0, gt=0, description="INTERMEDIARY_CORRECTION_OVERDUE after this")
     retention_days: float = Field(default=400.0, gt=0, description="idle or terminated policies are evicted after this")
     seen_event_ids: int = Field(default=2000, ge=10, description="idempotency memory per policy")
-    penalties: dict[ActorRole, Penalty | None] = Field(default_factory=lambda: dict(DEFAULT_PENALTIES))
-    adult_age_years: int = 18
+    penalties: dict[ActorRole, Penalty | None] = Field(
+        default_factory=lambda: dict(DEFAULT_PENALTIES),
+        description='fines by role (JSON), merged over the contract\'s schedule, e.g. '
+        '{"SALES_AGENT": {"direct_cny": 300, "supervisor_cny": 150}}; null: named, not fined',
+    )
+
+    @field_validator("penalties", mode="after")
+    @classmethod
+    def _over_schedule(cls, given: dict[ActorRole, Penalty | None]) -> dict[ActorRole, Penalty | None]:
+        """A role left out keeps the contract's fine: changing one role's amount must not
+        silently stop fining the others."""
+        return {**DEFAULT_PENALTIES, **given}

@@ -59,6 +59,7 @@ from streams.core.labels_zh import field_zh, party_zh
 from streams.core.origin import Stream
 from streams.core.outputs import Output, OutputKind, clean_output, outputs_of, quarantine_output, record_output
 from streams.core.pipeline import Verdict, build_quarantine
+from streams.core.thresholds import Thresholds
 
 MAX_ENDORSEMENTS = 200
 MAX_VISIT_WATCHES = 50
@@ -151,8 +152,11 @@ def edit_findings(changes: list[ContactChange]) -> list[Finding]:
 
 
 class PolicyMachine:
-    def __init__(self, config: DetectionConfig | None = None) -> None:
+    def __init__(self, config: DetectionConfig | None = None, adult_age_years: int | None = None) -> None:
+        """``adult_age_years``: whose consent a minor's change needs; the rules' threshold
+        (POLICYHOLDER_MINOR), so both speak of the same age."""
         self.config = config or DetectionConfig()
+        self.adult_age_years = adult_age_years if adult_age_years is not None else Thresholds().adult_age_years
         self._grace = timedelta(seconds=self.config.arrival_grace_s)
 
     # -- entry points ------------------------------------------------------------------
@@ -333,7 +337,7 @@ class PolicyMachine:
             for change in pending.changes
             if not any(
                 covers(record, change, pending.slots, pending.event_time, config.clock_skew_s,
-                       config.arrival_grace_s, config.adult_age_years)
+                       config.arrival_grace_s, self.adult_age_years)
                 for record in state.endorsements.values()
             )
         ]
@@ -433,7 +437,7 @@ class PolicyMachine:
             self._emit_held(state, pending, Stream.ENDORSEMENT, step)
             return
         on = local_date(pending.event_time)
-        bad = unauthorized_changes(record, state, on, self.config.adult_age_years)
+        bad = unauthorized_changes(record, state, on, self.adult_age_years)
         if not bad:
             self._emit_held(state, pending, Stream.ENDORSEMENT, step)
             return
