@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo audit-demo lint test test-unit test-integration bench schemas clean
+.PHONY: install demo audit-demo lint test test-unit test-integration bench schemas dashboards clean
 
 install: $(STAMP)
 
@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml scripts/system-deps.sh
 	./scripts/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,lint,bench,ops]"
 	touch $(STAMP)
 
 demo: install
@@ -22,7 +22,8 @@ audit-demo: install
 	$(BIN)/python -m streams.audit.demo --policies 100000 --out audit-demo
 
 lint: install
-	$(BIN)/ruff check streams schemas bench tests
+	$(BIN)/ruff check streams schemas bench tests deploy
+	$(BIN)/mypy
 
 test: install lint
 	$(BIN)/python -m pytest
@@ -38,6 +39,9 @@ bench: install
 
 schemas: install
 	$(BIN)/policyguard schemas
+
+dashboards: install
+	$(BIN)/python deploy/grafana/dashboard.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis out audit-demo

@@ -43,12 +43,13 @@ class Accounting:
         if self.first_output_at is None:
             self.first_output_at = time.monotonic()
         document = json.loads(value)
+        position: tuple[str, int, int] | None
         if quarantine:
             position = (document.get("source_topic"), document.get("partition"), document.get("offset"))
         else:
-            position = self._by_event_id.get(document.get("event_id"))  # type: ignore[assignment]
-        if position in self.outputs:
-            self.outputs[position].append((topic, document))  # type: ignore[index]
+            position = self._by_event_id.get(document.get("event_id"))
+        if position is not None and position in self.outputs:
+            self.outputs[position].append((topic, document))
         else:
             self.unmatched.append((topic, value))
 

@@ -7,10 +7,14 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from schemas.enums import AlertType, CommissionAction
 from streams.core.detection import Step
+from streams.core.outputs import REASON_HEADER, OutputKind
 from streams.core.pipeline import Verdict
 from streams.core.processor import Emission
 
 EVENTS = Counter("policyguard_events", "Input events handled, by outcome", ["topic", "outcome"])
+QUARANTINED = Counter(
+    "policyguard_quarantined", "Inputs sent to quarantine, by the record's reason (docs/contract.md §3.2)", ["reason"]
+)
 RULE_FINDINGS = Counter(
     "policyguard_rule_findings", "Findings raised by validation rules", ["rule", "severity", "channel"]
 )
@@ -98,6 +102,10 @@ def count_duplicates(topic: str, count: int) -> None:
 def observe_step(step: Step, topic: str | None = None) -> None:
     for source, outcome in step.decided:
         EVENTS.labels(topic=source or topic or "unknown", outcome=outcome).inc()
+    for output in step.outputs:
+        if output.kind is OutputKind.QUARANTINE:
+            reason = dict(output.headers).get(REASON_HEADER, b"UNKNOWN").decode()
+            QUARANTINED.labels(reason=reason).inc()
     for alert in step.alerts:
         channel = _channel(alert.channel)
         ALERTS.labels(alert_type=alert.alert_type.value, severity=alert.severity.value, channel=channel).inc()

@@ -201,7 +201,7 @@ def setting_paths() -> list[tuple[tuple[str, ...], FieldInfo]]:
 
 def env_name(*path: str) -> str:
     """The environment variable that sets the setting at ``path``."""
-    if path in ((name,) for name in UNPREFIXED):
+    if len(path) == 1 and path[0] in UNPREFIXED:
         return path[0].upper()
     return PREFIX + NESTING.join(part.upper() for part in path)
 

@@ -32,7 +32,7 @@ class Judged:
     branch_code: str
     agent_code: str | None
     intermediary_code: str | None
-    findings: tuple[tuple[str, str, str, str | None, str], ...]
+    findings: tuple[tuple[str, str, str | None, str | None, str], ...]
     """(rule, severity, party, field, message in Chinese, PII masked)"""
     holder_name: str | None
     holder_id: str
@@ -74,8 +74,8 @@ class Judge:
         holder = event.policyholder
         rejected = rejected_fields(verdict.findings)
         phone_ok = any(getattr(holder, name) and ("policyholder", name) not in rejected for name in ("mobile", "landline"))
-        errors = {f.rule for f in verdict.findings if f.severity is Severity.ERROR and f.party == "policyholder"}
-        contact = "phone" if phone_ok else ("letter" if holder.address and not errors & LETTER_BLOCKERS else "visit")
+        holder_errors = {f.rule for f in verdict.findings if f.severity is Severity.ERROR and f.party == "policyholder"}
+        contact = "phone" if phone_ok else ("letter" if holder.address and not holder_errors & LETTER_BLOCKERS else "visit")
         phone = holder.mobile or holder.landline
         return Judged(
             file=row.file, line=row.line, policy_no=event.policy_no,
@@ -87,5 +87,5 @@ class Judge:
         )
 
 
-def describe_findings(findings: tuple[tuple[str, str, str, str | None, Any], ...], severity: str) -> str:
+def describe_findings(findings: tuple[tuple[str, str, str | None, str | None, Any], ...], severity: str) -> str:
     return "；".join(message for _, level, _, _, message in findings if level == severity)

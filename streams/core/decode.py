@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 MAX_DEPTH = 64
@@ -24,7 +25,7 @@ class RawText:
     """The original bytes as the quarantine record carries them."""
 
     text: str
-    encoding: str  # "utf-8" or "base64"
+    encoding: Literal["utf-8", "base64"]
 
 
 class DecodeFailure(Exception):
@@ -87,6 +88,7 @@ def _has_lone_surrogate(value: Any) -> bool:
 def _depth(value: Any) -> int:
     deepest = 0
     stack = [(value, 1)]
+    items: Iterable[Any]
     while stack:
         item, level = stack.pop()
         if isinstance(item, dict):

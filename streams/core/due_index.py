@@ -64,7 +64,7 @@ class DueIndex:
                 del queued[key]
                 current = self._current.get(key)
                 deadline = current.get(clock) if current is not None else None
-                if deadline is None:
+                if current is None or deadline is None:
                     continue  # the deadline was dropped since
                 if deadline > now:  # moved later since it was queued: queue it there
                     heapq.heappush(heap, (deadline, key))

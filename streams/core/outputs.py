@@ -44,9 +44,12 @@ class Output:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
+REASON_HEADER = "policyguard.reason"
+
+
 def quarantine_headers(record: QuarantineRecord) -> tuple[tuple[str, bytes], ...]:
     """Route-without-decoding headers of docs/contract.md §3.2; only what is known is set."""
-    headers = [("policyguard.reason", record.reason.value.encode())]
+    headers = [(REASON_HEADER, record.reason.value.encode())]
     for name, value in (
         ("policyguard.source.topic", record.source_topic),
         ("policyguard.source.partition", record.partition),

@@ -21,7 +21,7 @@ from schemas.enums import QuarantineReason
 from streams import __version__
 from streams.core.crosspolicy import CrossPolicyStage, Observation
 from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
-from streams.core.detection.machine import Clock
+from streams.core.detection.state import Clock
 from streams.core.origin import Origin, Stream
 from streams.core.outputs import Output, OutputTooLarge, cut_quarantine, fit, quarantine_output
 from streams.core.pipeline import Verdict, build_quarantine, process_record

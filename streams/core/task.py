@@ -14,8 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from streams.core.detection import PolicyMachine, PolicyState, StreamTimes
-from streams.core.detection.machine import Clock
-from streams.core.detection.state import STATE_VERSION
+from streams.core.detection.state import STATE_VERSION, Clock
 from streams.core.due_index import DueIndex
 from streams.core.origin import Stream
 from streams.core.state_store import StateStore

@@ -89,7 +89,7 @@ def scenes() -> list[Scene]:
     holder = person("陈晓明", "M", "1985-03-12", "330106", "417", mobile="13957102846",
                     landline="0571-87652093", address=hangzhou, postal_code="310013")
     child = person("陈雨桐", "F", "2015-07-20", "330106", "226", address=hangzhou, postal_code="310013")
-    family = {
+    family: dict[str, Any] = {
         "policyholder": holder,
         "insureds": [dict(holder, relation_to_policyholder="SELF"), dict(child, relation_to_policyholder="CHILD")],
         "beneficiaries": [],

@@ -140,6 +140,9 @@ def test_mixed_batch_every_input_once_and_same_as_replay(
     assert _metric(metrics, "policyguard_rule_findings_total", rule="ADDRESS_VAGUE", severity="WARNING",
                    channel="AGENCY") == 2
     assert "policyguard_processing_seconds_count" in metrics
+    quarantined = sum(_metric_values(metrics, "policyguard_events_total", outcome="quarantined"))
+    by_reason = _metric_values(metrics, "policyguard_quarantined_total")
+    assert sum(by_reason) == quarantined and len(by_reason) >= 2  # every quarantined input, under its reason
     assert _metric(metrics, "policyguard_consumer_lag", topic=settings.topic_policy_events) >= 0
     assert wrong_check(person()["id_no"]) not in metrics and "13957102846" not in metrics
 
@@ -203,8 +206,13 @@ def _scrape(port: int) -> str:
         return response.read().decode()
 
 
+def _metric_values(text: str, name: str, **labels: str) -> list[float]:
+    return [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items())]
+
+
 def _metric(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name}{labels} not in metrics")
+    values = _metric_values(text, name, **labels)
+    if not values:
+        raise AssertionError(f"{name}{labels} not in metrics")
+    return values[0]

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.alert import Alert, AlertChange, Penalty, Responsible
-from schemas.enums import ActorRole, AlertSeverity, AlertType
+from schemas.enums import ActorRole, AlertSeverity, AlertType, Channel
 from streams.core.crosspolicy.config import CrossPolicyConfig
 from streams.core.crosspolicy.index import Claim, Entry, View
 from streams.core.crosspolicy.observation import Observation
@@ -74,7 +74,7 @@ def staff_phones(obs: Observation, view: View, now: datetime,
         where = "、".join(party_zh(party) for party in parties)
         alert = policy_alert(
             AlertType.STAFF_PHONE_AS_CUSTOMER, key_event="|".join((obs.policy_no, user_id, mobile)),
-            policy_no=obs.policy_no, channel=obs.channel, branch_code=obs.branch_code, now=now, event_time=obs.at,
+            policy_no=obs.policy_no, channel=Channel(obs.channel) if obs.channel else None, branch_code=obs.branch_code, now=now, event_time=obs.at,
             source_event_ids=[obs.event_id],
             changes=[AlertChange(party=party, field="mobile", new=masked) for party in parties],
             responsible=responsible,

@@ -73,7 +73,7 @@ class Observation:
     use: MobileUse | None = None
 
 
-def rejected_fields(findings: Iterable[Finding]) -> set[tuple[str, str | None]]:
+def rejected_fields(findings: Iterable[Finding]) -> set[tuple[str | None, str | None]]:
     """(party, field) of every value an ERROR finding rejected."""
     return {(f.party, f.field) for f in findings if f.severity is Severity.ERROR}
 

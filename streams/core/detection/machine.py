@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from schemas.alert import Alert
 from schemas.commission import CommissionInstruction
@@ -46,6 +45,7 @@ from streams.core.detection.records import (
     wrong_number_alert,
 )
 from streams.core.detection.state import (
+    Clock,
     CommissionHold,
     ContactChange,
     LedgerEntry,
@@ -77,14 +77,6 @@ def phone_digits(number: str | None) -> str | None:
             digits = digits[len(prefix):]
             break
     return digits or None
-
-
-class Clock(StrEnum):
-    """Which stream's time a deadline is measured on."""
-
-    POLICY = "policy"
-    ENDORSEMENT = "endorsement"
-    ANY = "any"  # the later of the two
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ def responsible_of(actor: dict[str, Any]) -> Responsible:
     role = actor.get("role")
     return Responsible(
         user_id=actor.get("user_id"),
-        role=ActorRole(role) if role in ActorRole.__members__ else None,
+        role=ActorRole(role) if isinstance(role, str) and role in ActorRole.__members__ else None,
         supervisor_id=actor.get("supervisor_id"),
     )
 

@@ -21,6 +21,14 @@ from schemas.enums import Applicant, Channel
 STATE_VERSION = 2
 
 
+class Clock(StrEnum):
+    """Which stream's time a deadline is measured on."""
+
+    POLICY = "policy"
+    ENDORSEMENT = "endorsement"
+    ANY = "any"  # the later of the two
+
+
 class StateVersionError(RuntimeError):
     """A state record written in a format this release cannot read."""
 
@@ -166,7 +174,7 @@ class PolicyState(BaseModel):
             return None
         return self.hold.channel.value if self.hold.channel else "UNKNOWN"
 
-    def to_json(self, due: Mapping[str, datetime] | None = None) -> bytes:
+    def to_json(self, due: Mapping[Clock, datetime] | None = None) -> bytes:
         """The changelog value. With ``due`` (the policy's next deadline per stream clock) an
         index entry leads the record, ``"pg":{"due":{…},"hold":channel}``, so a restart can
         index every policy from the record's first bytes without parsing its state; readers of
