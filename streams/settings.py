@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, get_origin
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -63,12 +63,10 @@ class Settings(BaseSettings):
 
     kafka_bootstrap_servers: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "POLICYGUARD_KAFKA_BOOTSTRAP_SERVERS"),
         description="host:port[,host:port]; unset means: start the embedded broker (demo only)",
     )
     redis_url: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("REDIS_URL", "POLICYGUARD_REDIS_URL"),
         description="redis://host:port/db; pinged at worker start when set",
     )
     hash_secret: SecretStr | None = Field(
@@ -278,11 +276,15 @@ class CheckedEnvSource(EnvSettingsSource):
         if unknown:
             raise SettingsError(unknown)
         try:
-            return super().__call__()
+            values = super().__call__()
         except ValueError as exc:  # pydantic-settings' SettingsError: a complex value is not JSON
             bad = [f"{name}: not valid JSON" for name in sorted(_json_variables())
                    if name in os.environ and not _parses(os.environ[name])]
             raise SettingsError(bad or [str(exc)]) from exc
+        for name in UNPREFIXED:  # their conventional names; POLICYGUARD_<NAME> wins when both are set
+            if name not in values and os.environ.get(name.upper()):
+                values[name] = os.environ[name.upper()]
+        return values
 
 
 def _json_variables() -> set[str]:

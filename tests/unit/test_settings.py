@@ -142,3 +142,18 @@ def test_a_missing_settings_file_is_named(tmp_path: Path, monkeypatch: pytest.Mo
     assert main(["--settings", str(tmp_path / "absent.toml"), "worker"]) == 2
     assert capsys.readouterr().err.strip() == (
         f"policyguard worker: bad setting: POLICYGUARD_SETTINGS_FILE={tmp_path / 'absent.toml'}: no such file")
+
+
+def test_the_broker_and_redis_addresses_take_their_conventional_names_over_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "POLICYGUARD_KAFKA_BOOTSTRAP_SERVERS"):
+        monkeypatch.delenv(name, raising=False)
+    file = tmp_path / "policyguard.toml"
+    file.write_text('kafka_bootstrap_servers = "file:9092"\nredis_url = "redis://file:6379/0"\n', encoding="utf-8")
+    monkeypatch.setenv(SETTINGS_FILE_VARIABLE, str(file))
+    assert (Settings().kafka_bootstrap_servers, Settings().redis_url) == ("file:9092", "redis://file:6379/0")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "env:9092")
+    assert Settings().kafka_bootstrap_servers == "env:9092"
+    monkeypatch.setenv("POLICYGUARD_KAFKA_BOOTSTRAP_SERVERS", "prefixed:9092")
+    assert Settings().kafka_bootstrap_servers == "prefixed:9092"
+    assert Settings().as_env()["KAFKA_BOOTSTRAP_SERVERS"] == "prefixed:9092"
