@@ -45,6 +45,19 @@ def test_alert_rules_fire_as_their_unit_tests_say() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_every_alert_rule_has_a_unit_test_in_which_it_fires_and_one_in_which_it_stays_quiet() -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text(encoding="utf-8"))
+    names = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    tests = yaml.safe_load((DEPLOY / "prometheus" / "alerts.test.yml").read_text(encoding="utf-8"))
+    cases = [case for test in tests["tests"] for case in test["alert_rule_test"]]
+    fires = {case["alertname"] for case in cases if case.get("exp_alerts")}
+    quiet = {case["alertname"] for case in cases if not case.get("exp_alerts")}
+    assert names - fires == set(), "alert rules no unit test sees firing"
+    paging = {"PolicyGuardUnauthorizedContactEdit", "PolicyGuardStaffPhoneAsCustomer", "PolicyGuardConsumerLagHigh",
+              "PolicyGuardEventAgeHigh", "PolicyGuardCustomerIndexDown", "PolicyGuardSlowProcessing"}
+    assert paging - quiet == set(), "alert rules no unit test sees staying quiet"
+
+
 def test_alertmanager_config_is_valid() -> None:
     result = subprocess.run([_tool("amtool"), "check-config", "alertmanager/alertmanager.yml"], cwd=DEPLOY,
                             capture_output=True, text=True)
