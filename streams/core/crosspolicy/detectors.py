@@ -74,7 +74,8 @@ def staff_phones(obs: Observation, view: View, now: datetime,
         where = "、".join(party_zh(party) for party in parties)
         alert = policy_alert(
             AlertType.STAFF_PHONE_AS_CUSTOMER, key_event="|".join((obs.policy_no, user_id, mobile)),
-            policy_no=obs.policy_no, channel=Channel(obs.channel) if obs.channel else None, branch_code=obs.branch_code, now=now, event_time=obs.at,
+            policy_no=obs.policy_no, channel=Channel(obs.channel) if obs.channel else None,
+            branch_code=obs.branch_code, now=now, event_time=obs.at,
             source_event_ids=[obs.event_id],
             changes=[AlertChange(party=party, field="mobile", new=masked) for party in parties],
             responsible=responsible,
