@@ -246,8 +246,10 @@ def test_timed_decisions_visit_only_what_is_due() -> None:
     for n in range(2000):
         driver.pipe(Stream.POLICY, policy_event(event_id=f"q{n}", policy_no=f"PQ{n}"))
     task = driver.tasks[0]
-    assert len(task.states) == 2000
-    assert len(task.index) == 2000  # retention only, far away
+    driver.pipe(Stream.POLICY, policy_event(event_id="qt", policy_no="PQT", event_type="POLICY_TERMINATED"))
+    assert len(task.states) == 2001
+    # Policies in force are never forgotten, so have nothing due; the terminated one's retention is far away.
+    assert len(task.index) == 1
     assert task.index.due(task.times(driver.now)) == []
     assert task.lateness == timedelta(seconds=DetectionConfig().max_lateness_s)
 

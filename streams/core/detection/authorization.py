@@ -1,4 +1,12 @@
-"""Whether an endorsement (保全) is the customer's own, authorized request (docs/contract.md §2.3)."""
+"""Whether an endorsement (保全) is the customer's own, authorized request (docs/contract.md §2.3),
+and which one covers an edit.
+
+Endorsements are read as a history: an endorsement number's events are accumulated whatever
+order they arrive in (evidence given when it was requested is not erased by a sparse approval;
+a number returned and resubmitted is judged on its latest decision), and for each person and
+field the latest authorized change approved by the edit's time is the one that counts: a value
+an earlier endorsement set and a later one replaced covers nothing any more.
+"""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -7,43 +15,51 @@ from schemas.endorsement_event import Authorization, EndorsementEvent
 from schemas.enums import Applicant, CustomerSignature, EndorsementType, IdVerification, OtpTarget
 from schemas.person import CONTACT_FIELDS
 from streams.core.ages import age_on
+from streams.core.canonical import insurer_date
 from streams.core.detection.contacts import contact_value
-from streams.core.detection.state import ContactChange, EndorsementRecord, PolicyState, Slot
+from streams.core.detection.state import APPROVING_STATUSES, ContactChange, EndorsementRecord, PolicyState, Slot
 
-APPROVING = {"ENDORSEMENT_APPROVED", "ENDORSEMENT_EFFECTIVE"}
+APPROVING = APPROVING_STATUSES
 
 
-def customer_evidence(auth: Authorization) -> bool:
-    """A signature with an ID check, an OTP to the OLD mobile, or a face-liveness check.
+def evidence_of(auth: Authorization) -> set[str]:
+    """The kinds of evidence one event's authorization gives.
 
     An OTP to the NEW mobile proves nothing: whoever swaps the number controls it.
     """
-    signed = auth.customer_signature in (CustomerSignature.WET_INK, CustomerSignature.E_SIGN)
-    return (
-        (signed and auth.id_verification is not None)
-        or auth.otp_verified_to is OtpTarget.OLD_MOBILE
-        or auth.id_verification is IdVerification.FACE_LIVENESS
-    )
+    found = set()
+    if auth.customer_signature in (CustomerSignature.WET_INK, CustomerSignature.E_SIGN):
+        found.add("signed")
+    if auth.id_verification is not None:
+        found.add("id_check")
+    if auth.id_verification is IdVerification.FACE_LIVENESS:
+        found.add("face")
+    if auth.otp_verified_to is OtpTarget.OLD_MOBILE:
+        found.add("otp_old_mobile")
+    if auth.power_of_attorney_ref is not None:
+        found.add("power_of_attorney")
+    return found
 
 
 def record_endorsement(state: PolicyState, event: EndorsementEvent) -> EndorsementRecord:
-    """Merge one endorsement event into what is known of that endorsement."""
+    """Merge one endorsement event into what is known of that endorsement, the same whatever
+    order its events are read in: evidence accumulates, the applicant is the one the earliest
+    event names, the changes the ones the latest event states."""
     record = state.endorsements.get(event.endorsement_no) or EndorsementRecord(endorsement_no=event.endorsement_no)
+    moment = event.occurred_at
     if event.endorsement_type is not None:
         record.endorsement_type = event.endorsement_type.value
     if event.authorization is not None:
         auth = event.authorization
-        record.applicant = auth.applicant
-        record.customer_evidence = customer_evidence(auth)
-        record.attorney_ok = auth.power_of_attorney_ref is not None and auth.id_verification is not None
-    if event.changes:
+        if auth.applicant is not None and (record.applicant_at is None or moment < record.applicant_at):
+            record.applicant, record.applicant_at = auth.applicant, moment
+        record.evidence = sorted(set(record.evidence) | evidence_of(auth))
+    if event.changes and (record.changes_at is None or moment >= record.changes_at):
         record.changes = [
             (c.party, c.field, contact_value(c.field, c.old), contact_value(c.field, c.new)) for c in event.changes
         ]
-    record.statuses.append((event.event_type.value, event.occurred_at))
-    if event.event_type.value in APPROVING:
-        # The earliest approval counts, whatever order the statuses were consumed in.
-        record.approved_at = min(record.approved_at or event.occurred_at, event.occurred_at)
+        record.changes_at = moment
+    record.statuses.append((event.event_type.value, moment))
     state.endorsements[event.endorsement_no] = record
     return record
 
@@ -83,23 +99,32 @@ def person_of(slots: list[Slot], party: str) -> str | None:
     return slot.person if slot is not None else None
 
 
-def covers(record: EndorsementRecord, change: ContactChange, slots: list[Slot], edit_time: datetime,
-           skew_s: float, grace_s: float, adult_age: int) -> bool:
-    """Only what happened by the edit plus the grace counts, so the answer never depends on
-    how far the endorsement stream had been read when the edit was judged."""
-    if record.endorsement_type != EndorsementType.CONTACT_CHANGE.value:
-        return False
-    if record.approved_at is None or record.approved_at > edit_time + timedelta(seconds=skew_s):
-        return False
-    if record.rejected_by(edit_time + timedelta(seconds=grace_s)):
-        return False
-    for party, field, _old, new in record.changes:
-        if field != change.field or new != change.new:
+def authorized_value(records: list[EndorsementRecord], change: ContactChange, slots: list[Slot],
+                     edit_time: datetime, skew_s: float, grace_s: float, adult_age: int) -> tuple[bool, object]:
+    """The value the customer last authorized for this person and field by the edit's time:
+    (True, value) from the latest customer-authorized CONTACT_CHANGE approved by the edit plus
+    the skew and not rejected by the edit plus the grace; (False, None) when there is none.
+    Only what happened by then counts, so the answer never depends on how far the endorsement
+    stream had been read when the edit was judged."""
+    best: tuple[datetime, str, object] | None = None
+    for record in records:
+        if record.endorsement_type != EndorsementType.CONTACT_CHANGE.value:
             continue
-        same_person = (change.person is not None and person_of(slots, party) == change.person) or party == change.party
-        if same_person and authorized_for(record, change.person, party, slots, record.approved_at.date(), adult_age):
-            return True
-    return False
+        approved = record.approval(edit_time + timedelta(seconds=skew_s), edit_time + timedelta(seconds=grace_s))
+        if approved is None:
+            continue
+        for party, field, _old, new in record.changes:
+            if field != change.field:
+                continue
+            same_person = (change.person is not None and person_of(slots, party) == change.person) or (
+                party == change.party)
+            if not same_person or not authorized_for(record, change.person, party, slots, insurer_date(approved),
+                                                     adult_age):
+                continue
+            candidate = (approved, record.endorsement_no, new)
+            if best is None or candidate[:2] > best[:2]:
+                best = candidate
+    return (True, best[2]) if best is not None else (False, None)
 
 
 def unauthorized_changes(

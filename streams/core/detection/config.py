@@ -40,7 +40,7 @@ class DetectionConfig(BaseModel):
         "decides a held edit only this much after the grace",
     )
     hold_deadline_days: float = Field(default=30.0, gt=0, description="INTERMEDIARY_CORRECTION_OVERDUE after this")
-    retention_days: float = Field(default=400.0, gt=0, description="idle or terminated policies are evicted after this")
+    retention_days: float = Field(default=400.0, gt=0, description="a terminated policy is forgotten this long after its termination (one in force never is)")
     seen_event_ids: int = Field(default=2000, ge=10, description="idempotency memory per policy")
     penalties: dict[ActorRole, Penalty | None] = Field(
         default_factory=lambda: dict(DEFAULT_PENALTIES),

@@ -1,18 +1,23 @@
 """Contact fields of a snapshot and what changed between two snapshots (docs/contract.md §2.2).
 
 A person is identified by ID type and number, so the policyholder who is also the insured
-(SELF) is one person in two slots, and a re-ordered insured list is not a change.
+(SELF) is one person in two slots, and a re-ordered insured list is not a change. An event
+that changes a person's ID (a 15-digit card upgraded to 18 digits, a corrected number, another
+document type) does not make them someone new: the same slot with the same name (or the
+upgraded number) is the same person, and a contact change in the same event is still judged.
+
+Values are compared in their canonical form (:mod:`streams.core.canonical`): a phone written
+with ``+86`` or dashes is the same phone.
 """
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from schemas.person import CONTACT_FIELDS, Address, Person
+from schemas.person import CONTACT_FIELDS, Person
 from schemas.policy_event import PolicyEvent
+from streams.core import canonical
 from streams.core.detection.state import ContactChange, Slot
-
-ADDRESS_PARTS = ("province", "city", "district", "detail")
 
 
 def person_key(person: Person) -> str | None:
@@ -22,14 +27,8 @@ def person_key(person: Person) -> str | None:
 
 
 def contact_value(field: str, value: Any) -> Any:
-    """The comparable form of a contact field's value: addresses as their four parts."""
-    if field == "address":
-        if value is None:
-            return None
-        if isinstance(value, Address):
-            value = value.model_dump()
-        return {part: value.get(part) for part in ADDRESS_PARTS} if isinstance(value, dict) else value
-    return value
+    """The comparable form of a contact field's value (addresses as their four parts)."""
+    return canonical.contact(field, value)
 
 
 def slots_of(event: PolicyEvent) -> list[Slot]:
@@ -39,6 +38,7 @@ def slots_of(event: PolicyEvent) -> list[Slot]:
         Slot(
             label=label,
             person=person_key(person),
+            name=canonical.name(person.name),
             birth_date=person.birth_date if isinstance(person.birth_date, date) else None,
             contacts={field: contact_value(field, getattr(person, field)) for field in CONTACT_FIELDS},
         )
@@ -46,7 +46,33 @@ def slots_of(event: PolicyEvent) -> list[Slot]:
     ]
 
 
-def _previous(slot: Slot, before: list[Slot]) -> Slot | None:
+def _id_number(person: str | None) -> str | None:
+    return person.split(":", 1)[1] if person else None
+
+
+def upgraded(old: str | None, new: str | None) -> bool:
+    """A 15-digit resident ID and the 18-digit number it became (GB 11643: the century
+    ``19`` inserted after the region, a check character appended)."""
+    a, b = _id_number(old), _id_number(new)
+    if a is None or b is None:
+        return False
+    if len(a) == 18 and len(b) == 15:
+        a, b = b, a
+    return len(a) == 15 and len(b) == 18 and a.isdigit() and b[:6] + b[8:17] == a
+
+
+def same_human(old: Slot, new: Slot) -> bool:
+    """Two slots in the same place whose ID differs: the same person when the number was
+    upgraded, or when the name matches and the birth dates do not contradict."""
+    if upgraded(old.person, new.person):
+        return True
+    if old.name is None or old.name != new.name:
+        return False
+    return old.birth_date is None or new.birth_date is None or old.birth_date == new.birth_date
+
+
+def previous(slot: Slot, before: list[Slot]) -> Slot | None:
+    """The slot of the previous snapshot holding the same person, or None for a new person."""
     for old in before:
         if old.label == slot.label and old.person == slot.person:
             return old
@@ -54,14 +80,34 @@ def _previous(slot: Slot, before: list[Slot]) -> Slot | None:
         for old in before:
             if old.person == slot.person:
                 return old
+    for old in before:
+        if old.label == slot.label and same_human(old, slot):
+            return old
     return None
+
+
+def baseline(slot: Slot) -> dict[str, Any]:
+    """The person's contact values as last confirmed or authorized (docs/contract.md §2.2)."""
+    return slot.authorized if slot.authorized is not None else slot.contacts
+
+
+def carry_baseline(before: list[Slot], after: list[Slot]) -> None:
+    """Give each person of the new snapshot the baseline they had: an edit changes what the
+    snapshot shows, never what the customer authorized (that moves only when a change is
+    judged covered). A new person starts with what they came with."""
+    for slot in after:
+        old = previous(slot, before)
+        if old is None:
+            continue
+        kept = baseline(old)
+        slot.authorized = None if kept == slot.contacts else dict(kept)
 
 
 def changes_between(before: list[Slot], after: list[Slot]) -> list[ContactChange]:
     """Contact-field changes of people present in both snapshots (a new insured is no edit)."""
     changes = []
     for slot in after:
-        old = _previous(slot, before)
+        old = previous(slot, before)
         if old is None:
             continue
         for field in CONTACT_FIELDS:

@@ -28,14 +28,22 @@ from datetime import datetime, timedelta
 from schemas.alert import Alert
 from schemas.commission import CommissionInstruction
 from schemas.endorsement_event import EndorsementEvent
-from schemas.enums import CommissionAction, PolicyEventType, QuarantineReason, Severity
+from schemas.enums import ActorRole, Channel, CommissionAction, PolicyEventType, QuarantineReason, Severity
 from schemas.finding import Finding
 from schemas.person import CONTACT_FIELDS
 from schemas.policy_event import PolicyEvent
 from schemas.quarantine import QuarantineRecord
-from streams.core.detection.authorization import APPROVING, covers, record_endorsement, unauthorized_changes
+from streams.core import canonical
+from streams.core.detection.authorization import (
+    APPROVING,
+    authorized_for,
+    authorized_value,
+    person_of,
+    record_endorsement,
+    unauthorized_changes,
+)
 from streams.core.detection.config import DetectionConfig
-from streams.core.detection.contacts import changes_between, slots_of
+from streams.core.detection.contacts import baseline, carry_baseline, changes_between, slots_of
 from streams.core.detection.records import (
     instruction,
     masked,
@@ -52,31 +60,22 @@ from streams.core.detection.state import (
     LedgerKind,
     PendingEdit,
     PolicyState,
+    Slot,
+    VisitOnHeld,
     VisitWatch,
 )
-from streams.core.evaluate import local_date
 from streams.core.labels_zh import field_zh, party_zh
 from streams.core.origin import Stream
 from streams.core.outputs import Output, OutputKind, clean_output, outputs_of, quarantine_output, record_output
 from streams.core.pipeline import Verdict, build_quarantine
 from streams.core.thresholds import Thresholds
 
+INSURER_STAFF = frozenset({ActorRole.OPERATIONS_CLERK, ActorRole.UNDERWRITER, ActorRole.CUSTOMER_SERVICE})
+"""Roles of the insurer's own staff: what they get wrong never holds an intermediary's commission."""
+
 MAX_ENDORSEMENTS = 200
 MAX_VISIT_WATCHES = 50
 """Contact changes after issue remembered per policy for the return-visit check (the latest)."""
-
-
-def phone_digits(number: str | None) -> str | None:
-    """A phone number as digits, without the country code: how a called number and a stored
-    mobile or landline compare (dashes, spaces and +86 are formatting)."""
-    if not number:
-        return None
-    digits = "".join(ch for ch in number if ch.isdigit())
-    for prefix in ("0086", "86"):
-        if digits.startswith(prefix) and len(digits) - len(prefix) in (10, 11, 12):
-            digits = digits[len(prefix):]
-            break
-    return digits or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +140,22 @@ def edit_findings(changes: list[ContactChange]) -> list[Finding]:
             )
         )
     return findings
+
+
+def _slot_of(slots: list[Slot], change: ContactChange) -> Slot | None:
+    """The slot of the current snapshot that holds the changed person (else the same place)."""
+    if change.person is not None:
+        for slot in slots:
+            if slot.person == change.person:
+                return slot
+    return next((slot for slot in slots if slot.label == change.party), None)
+
+
+def _authorize(slot: Slot, field: str, value: object) -> None:
+    """A covered change becomes the person's baseline for that field."""
+    kept = dict(baseline(slot))
+    kept[field] = value
+    slot.authorized = None if kept == slot.contacts else kept
 
 
 class PolicyMachine:
@@ -258,6 +273,8 @@ class PolicyMachine:
         after = slots_of(event)
         changes: list[ContactChange] = []
         locked = state.lock_at is not None
+        if locked:
+            carry_baseline(state.slots, after)
         if not locked:
             if event.event_type in self.config.lock_event_types:
                 state.lock_at, state.lock_event_id = event.occurred_at, event.event_id
@@ -265,11 +282,11 @@ class PolicyMachine:
             changes = changes_between(state.slots, after)
         if state.issued_at is not None:
             moved = changes if locked else changes_between(state.slots, after)
-            self._watch_return_visit(state, event, moved, now, step)
+            self._watch_return_visit(state, event, moved, after, now, step)
         else:
             if event.event_type is PolicyEventType.POLICY_ISSUED:
                 state.issued_at = event.occurred_at
-            self._watch_return_visit(state, event, [], now, step)  # a visit's number is checked all the same
+            self._watch_return_visit(state, event, [], after, now, step)  # a visit's number is checked all the same
         state.slots = after
         if event.event_type is PolicyEventType.POLICY_TERMINATED:
             state.terminated_at = event.occurred_at
@@ -323,16 +340,27 @@ class PolicyMachine:
         )
 
     def _uncovered(self, state: PolicyState, pending: PendingEdit) -> list[ContactChange]:
+        """The changes of a held edit that nothing authorizes, each judged on the history: a
+        value back to the person's baseline (what they confirmed or last authorized) is a
+        correction; otherwise the latest customer-authorized change of that field by the
+        edit's time must have set this value. A covered change moves the baseline; an
+        uncovered one never does (docs/contract.md §2.2)."""
         config = self.config
-        return [
-            change
-            for change in pending.changes
-            if not any(
-                covers(record, change, pending.slots, pending.event_time, config.clock_skew_s,
-                       config.arrival_grace_s, self.adult_age_years)
-                for record in state.endorsements.values()
-            )
-        ]
+        records = list(state.endorsements.values())
+        uncovered = []
+        for change in pending.changes:
+            slot = _slot_of(state.slots, change)
+            kept = baseline(slot) if slot is not None else {}
+            if change.field in kept and kept[change.field] == change.new:
+                continue  # a revert to the authorized value: a correction, not an edit
+            found, value = authorized_value(records, change, pending.slots, pending.event_time, config.clock_skew_s,
+                                            config.arrival_grace_s, self.adult_age_years)
+            if found and value == change.new:
+                if slot is not None:
+                    _authorize(slot, change.field, change.new)
+                continue
+            uncovered.append(change)
+        return uncovered
 
     def _decide(self, state: PolicyState, pending: PendingEdit, now: datetime, step: Step) -> None:
         if pending.endorsement_no is not None:
@@ -368,6 +396,7 @@ class PolicyMachine:
                 },
             )
         )
+        self._visits_on_unauthorized(state, pending, uncovered, now, step)
 
     def _quarantine_unauthorized(
         self, pending: PendingEdit, changes: list[ContactChange], now: datetime, step: Step
@@ -428,7 +457,7 @@ class PolicyMachine:
         if record is None or not after_lock:
             self._emit_held(state, pending, Stream.ENDORSEMENT, step)
             return
-        on = local_date(pending.event_time)
+        on = canonical.insurer_date(pending.event_time)
         bad = unauthorized_changes(record, state, on, self.adult_age_years)
         if not bad:
             self._emit_held(state, pending, Stream.ENDORSEMENT, step)
@@ -453,10 +482,11 @@ class PolicyMachine:
     # -- return visits (回访) ------------------------------------------------------------
 
     def _watch_return_visit(self, state: PolicyState, event: PolicyEvent, changes: list[ContactChange],
-                            now: datetime, step: Step) -> None:
+                            after: list[Slot], now: datetime, step: Step) -> None:
         """RETURN_VISIT_INTERCEPTION, on the policy stream's own order (one partition): a contact
         changed after issue from A to B, a completed visit while it is B, then back to A; or a
-        visit completed on a number that is neither the policyholder's mobile nor landline."""
+        visit completed on a number the customer never confirmed or authorized (an unauthorized
+        edit's number is not the customer's, whatever the snapshot now shows)."""
         reverted: list[VisitWatch] = []
         for change in changes:
             watch = next((w for w in state.visit_watch if w.field == change.field and (
@@ -480,19 +510,68 @@ class PolicyMachine:
                 policy_no=state.policy_no, channel=event.channel, branch_code=event.branch_code,
                 event_id=event.event_id, event_time=event.occurred_at, now=now, watches=reverted,
                 penalties=self.config.penalties, reverted_by=event.actor.model_dump(mode="json")))
+            # Each visit is one interception: a held edit's visit alerted here is not alerted again.
+            visited = {watch.visit_event_id for watch in reverted}
+            for pending in state.pending:
+                pending.visits = [visit for visit in pending.visits if visit.event_id not in visited]
         if event.event_type is not PolicyEventType.RETURN_VISIT_COMPLETED:
             return
         for watch in state.visit_watch:
             if watch.visit_event_id is None:
                 watch.visit_event_id, watch.visit_at = event.event_id, event.occurred_at
         called = event.return_visit.phone_called if event.return_visit is not None else None
-        holder = event.policyholder
-        if called and phone_digits(called) not in {phone_digits(holder.mobile), phone_digits(holder.landline)}:
-            step.alert(wrong_number_alert(
-                policy_no=state.policy_no, channel=event.channel, branch_code=event.branch_code,
-                event_id=event.event_id, event_time=event.occurred_at, now=now, called=called,
-                holder_mobile=holder.mobile, actor=event.actor.model_dump(mode="json"),
-                penalties=self.config.penalties))
+        dialled = canonical.phone(called)
+        if not called or dialled in self._customer_phones(state, after):
+            return
+        held = next((pending for pending in state.pending if pending.endorsement_no is None and any(
+            change.party == "policyholder" and change.field in ("mobile", "landline") and change.new == dialled
+            for change in pending.changes)), None)
+        visit = VisitOnHeld(event_id=event.event_id, at=event.occurred_at, called=called,
+                            actor=event.actor.model_dump(mode="json"))
+        if held is not None:
+            held.visits.append(visit)  # judged with the edit that put this number there
+            return
+        self._wrong_number(state, event.channel, event.branch_code, visit, now, step)
+
+    def _customer_phones(self, state: PolicyState, after: list[Slot]) -> set[str | None]:
+        """The policyholder's phones the customer confirmed or authorized: the baseline, and
+        what a customer-authorized approved endorsement changes them to."""
+        holder = next((slot for slot in after if slot.label == "policyholder"), None)
+        phones: set[str | None] = set()
+        if holder is not None:
+            kept = baseline(holder)
+            phones |= {kept.get("mobile"), kept.get("landline")}
+        for record in state.endorsements.values():
+            approved = record.approved_at
+            if record.endorsement_type != "CONTACT_CHANGE" or approved is None:
+                continue
+            on = canonical.insurer_date(approved)
+            for party, name, _old, new in record.changes:
+                if party == "policyholder" and name in ("mobile", "landline") and authorized_for(
+                        record, person_of(after, party), party, after, on, self.adult_age_years):
+                    phones.add(new)
+        phones.discard(None)
+        return phones
+
+    def _visits_on_unauthorized(self, state: PolicyState, pending: PendingEdit, uncovered: list[ContactChange],
+                                now: datetime, step: Step) -> None:
+        """Visits completed on a number this edit put in place, now known to be unauthorized."""
+        numbers = {change.new for change in uncovered if change.party == "policyholder"}
+        for visit in pending.visits:
+            if canonical.phone(visit.called) in numbers:
+                self._wrong_number(state, pending.channel, pending.branch_code, visit, now, step,
+                                   switched_by=pending.event_id)
+
+    def _wrong_number(self, state: PolicyState, channel: Channel | None, branch_code: str | None,
+                      visit: VisitOnHeld, now: datetime, step: Step, switched_by: str | None = None) -> None:
+        holder = next((slot for slot in state.slots if slot.label == "policyholder"), None)
+        mobile = baseline(holder).get("mobile") if holder is not None else None
+        # The same visit is one interception: no second alert when its number is switched back.
+        state.visit_watch = [watch for watch in state.visit_watch if watch.visit_event_id != visit.event_id]
+        step.alert(wrong_number_alert(
+            policy_no=state.policy_no, channel=channel, branch_code=branch_code, event_id=visit.event_id,
+            event_time=visit.at, now=now, called=visit.called, holder_mobile=mobile, actor=visit.actor,
+            penalties=self.config.penalties, switched_by=switched_by))
 
     # -- commission, in policy-event order ----------------------------------------------
 
@@ -500,8 +579,10 @@ class PolicyMachine:
     def _ledger_entry(verdict: Verdict, event: PolicyEvent, *, held: bool) -> LedgerEntry | None:
         errors = sorted({f.rule for f in verdict.findings if f.severity is Severity.ERROR})
         if verdict.reason is QuarantineReason.RULE_ERROR and errors:
-            if not event.intermediary_code:
-                return None  # the insurer's own staff: no commission to hold
+            if not event.intermediary_code or event.actor.role in INSURER_STAFF:
+                # No intermediary, or the insurer's own staff made the event: nothing the
+                # intermediary answers for (docs/contract.md §3.4). A later pass still releases.
+                return None
             return LedgerEntry(
                 kind=LedgerKind.FAIL, event_id=event.event_id, at=event.occurred_at,
                 intermediary_code=event.intermediary_code, channel=event.channel, branch_code=event.branch_code,
@@ -582,10 +663,13 @@ class PolicyMachine:
 
     @staticmethod
     def _idle_since(state: PolicyState) -> datetime | None:
-        return state.terminated_at or state.last_event_at
+        """Only a terminated policy is ever forgotten: a policy in force keeps its lock point and
+        baseline however long it sits idle (decades, for a life policy), and a go-live backfill
+        of years-old snapshots is as locked as yesterday's."""
+        return state.terminated_at
 
     def _forgettable(self, state: PolicyState, times: StreamTimes) -> bool:
-        """Idle or terminated past retention, with nothing held."""
+        """Terminated past retention, with nothing held."""
         since = self._idle_since(state)
         if since is None or self._holds_anything(state):
             return False

@@ -20,6 +20,8 @@ from schemas.enums import Applicant, Channel
 
 STATE_VERSION = 2
 
+APPROVING_STATUSES = frozenset({"ENDORSEMENT_APPROVED", "ENDORSEMENT_EFFECTIVE"})
+
 
 class Clock(StrEnum):
     """Which stream's time a deadline is measured on."""
@@ -38,26 +40,69 @@ class Slot(BaseModel):
 
     label: str
     person: str | None = Field(default=None, description="id_type:id_no, or None when unknown")
+    name: str | None = Field(default=None, description="the name's canonical form, to follow a person across ID changes")
     birth_date: date | None = None
-    contacts: dict[str, Any] = Field(default_factory=dict)
+    contacts: dict[str, Any] = Field(default_factory=dict, description="as the last snapshot shows them (canonical)")
+    authorized: dict[str, Any] | None = Field(
+        default=None,
+        description="the contact values the customer confirmed or authorized since, when they differ from "
+        "``contacts`` (an unauthorized or still undecided edit); None: the same",
+    )
 
 
 class EndorsementRecord(BaseModel):
+    """What is known of one endorsement number, accumulated over all its events in whatever
+    order they were read: a later event's missing field never erases an earlier one's."""
+
     endorsement_no: str
     endorsement_type: str | None = None
     applicant: Applicant | None = None
-    customer_evidence: bool = False
-    attorney_ok: bool = False
+    applicant_at: AwareDatetime | None = Field(default=None, description="event time of the event naming it")
+    evidence: list[str] = Field(
+        default_factory=list,
+        description="kinds of authorization evidence any of its events gave (signed, id_check, otp_old_mobile, "
+        "face, power_of_attorney)",
+    )
     changes: list[tuple[str, str, Any, Any]] = Field(
         default_factory=list, description="(party, field, old value, new value) as the endorsement states them"
     )
+    changes_at: AwareDatetime | None = Field(default=None, description="event time of the event stating them")
     statuses: list[tuple[str, AwareDatetime]] = Field(default_factory=list)
-    approved_at: AwareDatetime | None = None
     flagged: bool = Field(default=False, description="already alerted as an unauthorized edit")
+
+    @property
+    def customer_evidence(self) -> bool:
+        """A signature with an ID check, an OTP to the OLD mobile, or a face-liveness check."""
+        has = set(self.evidence)
+        return ("signed" in has and "id_check" in has) or "otp_old_mobile" in has or "face" in has
+
+    @property
+    def attorney_ok(self) -> bool:
+        has = set(self.evidence)
+        return "power_of_attorney" in has and "id_check" in has
+
+    @property
+    def approved_at(self) -> datetime | None:
+        """The first approval ever read (what the evidence of an alert shows)."""
+        return min((at for status, at in self.statuses if status in APPROVING_STATUSES), default=None)
 
     def rejected_by(self, cutoff: datetime) -> bool:
         """Rejected at or before ``cutoff`` (event time): later news cannot change a past decision."""
         return any(status == "ENDORSEMENT_REJECTED" and at <= cutoff for status, at in self.statuses)
+
+    def approval(self, approved_by: datetime, rejected_by: datetime) -> datetime | None:
+        """When the approval in force came: the first approval after the last rejection, both
+        in event time, an approval counting up to ``approved_by`` and a rejection (which
+        revokes what came before it) up to ``rejected_by``. A number returned and resubmitted
+        (REQUESTED, REJECTED, REQUESTED, APPROVED) is approved; APPROVED then REJECTED is not."""
+        rejections = [at for status, at in self.statuses if status == "ENDORSEMENT_REJECTED" and at <= rejected_by]
+        last_rejection = max(rejections, default=None)
+        approvals = [
+            at for status, at in self.statuses
+            if status in APPROVING_STATUSES and at <= approved_by
+            and (last_rejection is None or at > last_rejection)
+        ]
+        return min(approvals, default=None)
 
     def first_seen(self) -> datetime | None:
         return min((at for _, at in self.statuses), default=None)
@@ -69,6 +114,16 @@ class ContactChange(BaseModel):
     field: str
     old: Any = None
     new: Any = None
+
+
+class VisitOnHeld(BaseModel):
+    """A return visit completed on a number that only a still-undecided edit put there: an
+    interception if that edit turns out unauthorized, nothing if it was covered."""
+
+    event_id: str
+    at: AwareDatetime
+    called: str
+    actor: dict[str, Any] = Field(default_factory=dict)
 
 
 class PendingEdit(BaseModel):
@@ -94,6 +149,10 @@ class PendingEdit(BaseModel):
     clean_json: str | None = Field(default=None, description="the clean record, when validation passed")
     quarantine_json: str = Field(description="the record to emit if unauthorized (findings added then)")
     outcome: str = Field(default="clean", description="the validation outcome, emitted if the edit is covered")
+    visits: list[VisitOnHeld] = Field(
+        default_factory=list,
+        description="completed return visits that called the number this edit put in place, judged with it",
+    )
 
 
 class LedgerKind(StrEnum):
