@@ -559,11 +559,10 @@ class PolicyMachine:
         numbers = {change.new for change in uncovered if change.party == "policyholder"}
         for visit in pending.visits:
             if canonical.phone(visit.called) in numbers:
-                self._wrong_number(state, pending.channel, pending.branch_code, visit, now, step,
-                                   switched_by=pending.event_id)
+                self._wrong_number(state, pending.channel, pending.branch_code, visit, now, step)
 
     def _wrong_number(self, state: PolicyState, channel: Channel | None, branch_code: str | None,
-                      visit: VisitOnHeld, now: datetime, step: Step, switched_by: str | None = None) -> None:
+                      visit: VisitOnHeld, now: datetime, step: Step) -> None:
         holder = next((slot for slot in state.slots if slot.label == "policyholder"), None)
         mobile = baseline(holder).get("mobile") if holder is not None else None
         # The same visit is one interception: no second alert when its number is switched back.
@@ -571,7 +570,7 @@ class PolicyMachine:
         step.alert(wrong_number_alert(
             policy_no=state.policy_no, channel=channel, branch_code=branch_code, event_id=visit.event_id,
             event_time=visit.at, now=now, called=visit.called, holder_mobile=mobile, actor=visit.actor,
-            penalties=self.config.penalties, switched_by=switched_by))
+            penalties=self.config.penalties))
 
     # -- commission, in policy-event order ----------------------------------------------
 

@@ -136,21 +136,21 @@ def switched_back_alert(
 def wrong_number_alert(
     *, policy_no: str, channel: Channel | None, branch_code: str | None, event_id: str, event_time: datetime,
     now: datetime, called: str, holder_mobile: str | None, actor: dict[str, Any],
-    penalties: dict[ActorRole, Penalty | None], switched_by: str | None = None,
+    penalties: dict[ActorRole, Penalty | None],
 ) -> Alert:
     """RETURN_VISIT_INTERCEPTION: a visit completed on a number the customer never confirmed or
-    authorized (``switched_by``: the unauthorized edit that put it there, when one did)."""
+    authorized. The same whether the edit that put the number there was decided before the
+    visit was read or after (the edit's own alert names it)."""
     responsible, penalty = penalized(actor, penalties)
     shown = mask_field("mobile", called)
     return policy_alert(
         AlertType.RETURN_VISIT_INTERCEPTION, key_event=event_id, policy_no=policy_no, channel=channel,
         branch_code=branch_code, now=now, event_time=event_time,
-        source_event_ids=[e for e in (switched_by, event_id) if e],
+        source_event_ids=[event_id],
         responsible=responsible,
         penalty=penalty,
         evidence={"phone_called": shown,
-                  "policyholder_mobile": mask_field("mobile", holder_mobile) if holder_mobile else None,
-                  **({"switched_by_event": switched_by} if switched_by else {})},
+                  "policyholder_mobile": mask_field("mobile", holder_mobile) if holder_mobile else None},
         summary_zh=(
             f"保单{policy_no}的回访由{who_zh(responsible)}在{shown}上完成，该号码不是投保人确认或授权的手机或固定电话，"
             f"回访未到达客户本人{fine_zh(responsible, penalty)}；请重新回访。"
