@@ -22,6 +22,7 @@ from streams import __version__
 from streams.core.crosspolicy import CrossPolicyStage, Observation
 from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
 from streams.core.detection.state import Clock
+from streams.core.event_time import Timing, timing, with_outlier_warning
 from streams.core.origin import Origin, Stream
 from streams.core.outputs import Output, OutputTooLarge, cut_quarantine, fit, quarantine_output
 from streams.core.pipeline import Verdict, build_quarantine, process_record
@@ -103,6 +104,7 @@ class Processor:
         self.max_message_bytes = max_message_bytes
         self.validator_version = validator_version
         self._skew = timedelta(seconds=self.machine.config.clock_skew_s)
+        self._outlier_after = timedelta(days=self.machine.config.outlier_after_days)
 
     def new_task(self, partition: int = 0, states: dict[str, PolicyState] | None = None) -> PartitionTask:
         return PartitionTask(self.machine, partition, states, lateness_s=self.machine.config.max_lateness_s)
@@ -126,7 +128,10 @@ class Processor:
             previous = task.states.get(key) if key is not None else None
             rollback = task.blob_of(key) if previous is not None and key is not None else None
             stage = "detect"
-            step = self.machine.on_verdict(previous, verdict, now)
+            timing = self._timing(task, record, verdict, previous, now)
+            if timing is not None and timing.why is not None:
+                verdict = with_outlier_warning(verdict, timing.why)
+            step = self.machine.on_verdict(previous, verdict, now, timing)
             stage = "encode"
             outputs = [fit(output, self.max_message_bytes) for output in step.outputs]
             stage = "state"
@@ -151,6 +156,20 @@ class Processor:
                 task.observe(stream, min(verdict.event.occurred_at, now + self._skew))
         emission.extend(self.punctuate(task, now))
         return emission
+
+    def _timing(self, task: PartitionTask, record: InputRecord, verdict: Verdict, previous: PolicyState | None,
+                now: datetime) -> Timing | None:
+        """When the record counts as having happened for the clocks, and whether its stated time
+        is an outlier (streams.core.event_time)."""
+        event = verdict.event
+        stream = record.stream or verdict.stream
+        if event is None or stream is None:
+            return None
+        own = None
+        if previous is not None:
+            own = previous.policy_time if stream is Stream.POLICY else previous.endorsement_time
+        return timing(event.occurred_at, partition=task.reference(), policy_previous=own, now=now,
+                      tolerance=self._outlier_after, skew=self._skew)
 
     def _observe(self, verdict: Verdict, emission: Emission) -> None:
         if self.cross is None:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from streams.core.detection import PolicyMachine, PolicyState, StreamTimes
 from streams.core.detection.state import STATE_VERSION, Clock
 from streams.core.due_index import DueIndex
+from streams.core.event_time import WINDOW, stream_time
 from streams.core.origin import Stream
 from streams.core.state_store import StateStore
 
@@ -30,6 +31,7 @@ class PartitionTask:
         partition: int = 0,
         states: dict[str, PolicyState] | StateStore | None = None,
         observed: StreamTimes | None = None,
+        windows: dict[Stream, list[datetime]] | None = None,
         *,
         lateness_s: float = 0.0,
         blobs: dict[str, bytes] | None = None,
@@ -43,6 +45,9 @@ class PartitionTask:
         """Each policy's state as last committed (its changelog value): the restore point when a
         stage fails half-way, kept rather than serialised again before every event."""
         self.observed = observed or StreamTimes()
+        """Each topic's stream time: the median of its latest event times, never going back."""
+        self.windows: dict[Stream, list[datetime]] = {stream: list(windows.get(stream, [])) if windows else []
+                                                      for stream in Stream}
         self.lateness = timedelta(seconds=lateness_s)
         self.idle: frozenset[Stream] = frozenset()
         """Topics of this partition that are caught up (live only): the wall clock stands in."""
@@ -97,14 +102,25 @@ class PartitionTask:
         return blob
 
     def observe(self, stream: Stream, moment: datetime) -> None:
-        """A record of ``stream`` with this event time was read: stream time never goes back."""
+        """A record of ``stream`` with this event time was read. Stream time is the median of
+        the topic's latest event times and never goes back, so one record far ahead cannot
+        move it (streams.core.event_time)."""
+        window = self.windows[stream]
+        window.append(moment)
+        del window[:-WINDOW]
+        self._times_dirty = True
+        median = stream_time(window)
+        if median is None:
+            return
         if stream is Stream.POLICY:
-            if self.observed.policy is None or moment > self.observed.policy:
-                self.observed = StreamTimes(moment, self.observed.endorsement)
-                self._times_dirty = True
-        elif self.observed.endorsement is None or moment > self.observed.endorsement:
-            self.observed = StreamTimes(self.observed.policy, moment)
-            self._times_dirty = True
+            if self.observed.policy is None or median > self.observed.policy:
+                self.observed = StreamTimes(median, self.observed.endorsement)
+        elif self.observed.endorsement is None or median > self.observed.endorsement:
+            self.observed = StreamTimes(self.observed.policy, median)
+
+    def reference(self) -> datetime | None:
+        """How far the partition has got on either topic (what an outlier is measured against)."""
+        return self.observed.on(Clock.ANY)
 
     def times(self, now: datetime) -> StreamTimes:
         """Safe stream times: how far each topic of the partition has got, less the lateness
@@ -123,7 +139,7 @@ class PartitionTask:
         partition's stream times."""
         dirty, self._dirty = self._dirty, {}
         if self._times_dirty:
-            dirty[STREAM_TIMES_KEY] = encode_times(self.observed)
+            dirty[STREAM_TIMES_KEY] = encode_times(self.observed, self.windows)
             self._times_dirty = False
         return dirty
 
@@ -141,11 +157,12 @@ class PartitionTask:
         blobs: dict[str, bytes] = {}
         indexed: dict[str, tuple[dict[Clock, datetime], str | None]] = {}
         observed = StreamTimes()
+        windows: dict[Stream, list[datetime]] = {}
         with paused_gc():
             for raw_key, value in records.items():
                 key = raw_key.decode("utf-8")
                 if key == STREAM_TIMES_KEY:
-                    observed = decode_times(value)
+                    observed, windows = decode_times(value)
                     continue
                 blobs[key] = value
                 peeked = _peek(value)
@@ -154,7 +171,7 @@ class PartitionTask:
                 else:
                     unparsed[key] = value
                     indexed[key] = peeked
-            return cls(machine, partition, StateStore(parsed, unparsed), observed, lateness_s=lateness_s,
+            return cls(machine, partition, StateStore(parsed, unparsed), observed, windows, lateness_s=lateness_s,
                        blobs=blobs, indexed=indexed)
 
 
@@ -204,14 +221,19 @@ def freeze_restored() -> None:
     gc.freeze()
 
 
-def encode_times(times: StreamTimes) -> bytes:
+def encode_times(times: StreamTimes, windows: dict[Stream, list[datetime]] | None = None) -> bytes:
     return json.dumps({
         "policy": times.policy.isoformat() if times.policy else None,
         "endorsement": times.endorsement.isoformat() if times.endorsement else None,
+        "windows": {stream.value: [moment.isoformat() for moment in window]
+                    for stream, window in (windows or {}).items() if window},
     }).encode()
 
 
-def decode_times(raw: bytes) -> StreamTimes:
+def decode_times(raw: bytes) -> tuple[StreamTimes, dict[Stream, list[datetime]]]:
+    """The stream times and windows (a record written before windows were kept has none)."""
     document = json.loads(raw)
     parse = lambda value: datetime.fromisoformat(value) if value else None  # noqa: E731
-    return StreamTimes(parse(document.get("policy")), parse(document.get("endorsement")))
+    windows = {Stream(name): [datetime.fromisoformat(at) for at in window]
+               for name, window in (document.get("windows") or {}).items()}
+    return StreamTimes(parse(document.get("policy")), parse(document.get("endorsement"))), windows

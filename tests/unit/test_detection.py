@@ -197,12 +197,53 @@ def test_a_held_edit_is_judged_when_the_partitions_endorsement_stream_passes_gra
     assert driver.read(OutputKind.ALERTS) == [] and len(driver.tasks[0].states[P].pending) == 1
     driver.advance_wall(3600)  # the endorsement topic is not idle: the wall clock decides nothing
     assert driver.read(OutputKind.ALERTS) == []
-    # Another policy's endorsements on the same partition: 10 min grace + 5 min lateness.
-    other = endorsement("P-OTHER", 1, "ENDORSEMENT_REQUESTED", 1440 + 14.9, actor=CUSTOMER)[1]
-    driver.pipe(Stream.ENDORSEMENT, other, partition=0)
+    # Another policy's endorsements on the same partition: 10 min grace + 5 min lateness, on
+    # the partition's stream time, the median of its last three endorsement times.
+    def other(n: int, minutes: float) -> dict:
+        return endorsement("P-OTHER", n, "ENDORSEMENT_REQUESTED", minutes, actor=CUSTOMER, number=f"EO{n}")[1]
+
+    for n in (1, 2, 3):
+        driver.pipe(Stream.ENDORSEMENT, other(n, 1440 + 14.9), partition=0)
     assert driver.read(OutputKind.ALERTS) == []
-    later = endorsement("P-OTHER", 2, "ENDORSEMENT_REQUESTED", 1440 + 15, actor=CUSTOMER)[1]
-    driver.pipe(Stream.ENDORSEMENT, later, partition=0)
+    driver.pipe(Stream.ENDORSEMENT, other(4, 1440 + 15), partition=0)
+    assert driver.read(OutputKind.ALERTS) == []  # one record at 15 min is not the median yet
+    driver.pipe(Stream.ENDORSEMENT, other(5, 1440 + 15), partition=0)
+    assert [a["source_event_ids"] for a in driver.read(OutputKind.ALERTS)] == [[f"{P}-p04"]]
+
+
+def test_one_far_future_record_moves_no_clock_and_is_warned_about() -> None:
+    """A year typo on another policy's endorsement must not end this edit's grace."""
+    driver = TopologyDriver(start=T0 + timedelta(days=2))
+    for stream, document in confirmed(P) + [edit()]:
+        driver.pipe(stream, document)
+
+    def other(n: int, minutes: float) -> dict:
+        return endorsement("P-OTHER", n, "ENDORSEMENT_REQUESTED", minutes, actor=CUSTOMER, number=f"EO{n}")[1]
+
+    for n in (1, 2):
+        driver.pipe(Stream.ENDORSEMENT, other(n, 1440 + 1), partition=0)
+    typo = other(3, 1440 + 1 + 365 * 1440)
+    driver.pipe(Stream.ENDORSEMENT, typo, partition=0)
+    driver.pipe(Stream.ENDORSEMENT, other(4, 1440 + 2), partition=0)
+    assert driver.read(OutputKind.ALERTS) == [] and len(driver.tasks[0].states[P].pending) == 1
+    warned, = [c for c in driver.read(OutputKind.ENDORSEMENT_CLEAN) if c["event_id"] == typo["event_id"]]
+    assert warned["validation"]["status"] == "PASS_WITH_WARNINGS"
+    assert [f["rule"] for f in warned["validation"]["findings"]] == ["EVENT_TIME_OUTLIER"]
+    # The authorization read after the typo still clears the edit.
+    for stream, document in approved_endorsement(1440 - 10):
+        driver.pipe(stream, document)
+    driver.finish()
+    assert driver.read(OutputKind.ALERTS) == []
+
+
+def test_an_edit_dated_a_year_ahead_is_decided_from_when_it_came_in() -> None:
+    far = policy(P, 4, "CUSTOMER_INFO_UPDATED", 1440 + 365 * 1440, actor=CLERK, holder=with_mobile(NEW_MOBILE))
+    driver = TopologyDriver(start=T0 + timedelta(days=2))
+    for stream, document in confirmed(P) + [far]:
+        driver.pipe(stream, document)
+    assert len(driver.tasks[0].states[P].pending) == 1
+    driver.set_idle(Stream.ENDORSEMENT)
+    driver.advance_wall(3600)  # an hour of a caught-up endorsement topic decides it, not a date next year
     assert [a["source_event_ids"] for a in driver.read(OutputKind.ALERTS)] == [[f"{P}-p04"]]
 
 

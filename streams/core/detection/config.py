@@ -39,6 +39,11 @@ class DetectionConfig(BaseModel):
         description="how far out of event-time order one topic partition may be: the partition's stream time "
         "decides a held edit only this much after the grace",
     )
+    outlier_after_days: float = Field(
+        default=30.0, gt=0,
+        description="an event time this far ahead of its partition's stream time or the wall clock, or this far "
+        "before its policy's previous event, is an outlier: warned about, and moving no clock",
+    )
     hold_deadline_days: float = Field(default=30.0, gt=0, description="INTERMEDIARY_CORRECTION_OVERDUE after this")
     retention_days: float = Field(default=400.0, gt=0, description="a terminated policy is forgotten this long after its termination (one in force never is)")
     seen_event_ids: int = Field(default=2000, ge=10, description="idempotency memory per policy")

@@ -64,6 +64,7 @@ from streams.core.detection.state import (
     VisitOnHeld,
     VisitWatch,
 )
+from streams.core.event_time import Timing
 from streams.core.labels_zh import field_zh, party_zh
 from streams.core.origin import Stream
 from streams.core.outputs import Output, OutputKind, clean_output, outputs_of, quarantine_output, record_output
@@ -168,8 +169,11 @@ class PolicyMachine:
 
     # -- entry points ------------------------------------------------------------------
 
-    def on_verdict(self, state: PolicyState | None, verdict: Verdict, now: datetime) -> Step:
-        """One judged input. Due decisions are the caller's next :meth:`advance`."""
+    def on_verdict(self, state: PolicyState | None, verdict: Verdict, now: datetime,
+                   timing: Timing | None = None) -> Step:
+        """One judged input. Due decisions are the caller's next :meth:`advance`. ``timing``:
+        when the record counts for the clocks (streams.core.event_time); an outlier moves none
+        of the policy's clocks and its held decisions fall due from the time it came in."""
         event = verdict.event
         if event is None:  # unreadable: nothing to remember, route as is
             return Step(state, outputs_of(verdict), decided=[(verdict.origin.topic, verdict.outcome)])
@@ -184,14 +188,19 @@ class PolicyMachine:
         while len(state.seen) > self.config.seen_event_ids:
             del state.seen[next(iter(state.seen))]
         moment = event.occurred_at
-        state.last_event_at = max(state.last_event_at or moment, moment)
+        outlier = timing is not None and timing.outlier
+        due_from = timing.clock if outlier and timing is not None else None
         step = Step(state)
+        if not outlier:
+            state.last_event_at = max(state.last_event_at or moment, moment)
         if isinstance(event, PolicyEvent):
-            state.policy_time = max(state.policy_time or moment, moment)
-            self._policy_event(state, verdict, event, now, step)
+            if not outlier:
+                state.policy_time = max(state.policy_time or moment, moment)
+            self._policy_event(state, verdict, event, now, step, due_from)
         else:
-            state.endorsement_time = max(state.endorsement_time or moment, moment)
-            self._endorsement_event(state, verdict, event, now, step)
+            if not outlier:
+                state.endorsement_time = max(state.endorsement_time or moment, moment)
+            self._endorsement_event(state, verdict, event, now, step, due_from)
         self._decide_on_own_time(state, now, step)
         return step
 
@@ -200,7 +209,7 @@ class PolicyMachine:
         the grace: whatever could decide it has been read."""
         own = StreamTimes(state.policy_time, state.endorsement_time)
         for pending in list(state.pending):
-            if own.reached(self._waits_on(pending), pending.event_time + self._grace):
+            if own.reached(self._waits_on(pending), self._due(pending)):
                 state.pending.remove(pending)
                 self._decide(state, pending, now, step)
         self._settle(state, step)
@@ -211,7 +220,7 @@ class PolicyMachine:
         got less the lateness allowance, or the wall clock for a topic that is caught up."""
         step = Step(state)
         for pending in list(state.pending):
-            if times.reached(self._waits_on(pending), pending.event_time + self._grace):
+            if times.reached(self._waits_on(pending), self._due(pending)):
                 state.pending.remove(pending)
                 self._decide(state, pending, now, step)
         self._settle(state, step)
@@ -240,7 +249,7 @@ class PolicyMachine:
         # Only deadlines whose passing is sure to change something: a deadline that could
         # come due and change nothing would be found due again at every tick.
         for pending in state.pending:
-            add(self._waits_on(pending), pending.event_time + self._grace)
+            add(self._waits_on(pending), self._due(pending))
         hold = state.hold
         if hold is not None and not hold.overdue_alerted and not self._overdue_blocked(state, hold):
             add(Clock.POLICY, hold.deadline)
@@ -248,6 +257,11 @@ class PolicyMachine:
         if since is not None and not self._holds_anything(state):
             add(Clock.ANY, since + timedelta(days=self.config.retention_days))
         return found
+
+    def _due(self, pending: PendingEdit) -> datetime:
+        """When a held edit may be decided: the grace after its time (or after the stream time
+        it came in at, when its stated time is an outlier)."""
+        return (pending.due_from or pending.event_time) + self._grace
 
     @staticmethod
     def _waits_on(pending: PendingEdit) -> Clock:
@@ -269,7 +283,8 @@ class PolicyMachine:
 
     # -- policy events -----------------------------------------------------------------
 
-    def _policy_event(self, state: PolicyState, verdict: Verdict, event: PolicyEvent, now: datetime, step: Step) -> None:
+    def _policy_event(self, state: PolicyState, verdict: Verdict, event: PolicyEvent, now: datetime, step: Step,
+                      due_from: datetime | None = None) -> None:
         after = slots_of(event)
         changes: list[ContactChange] = []
         locked = state.lock_at is not None
@@ -296,7 +311,7 @@ class PolicyMachine:
         if changes:
             # Judged only once the grace has passed on the endorsement stream, covered or
             # not: an authorization, or the rejection that revokes it, may still be on its way.
-            pending = self._pending(verdict, event, changes, now, slots=after)
+            pending = self._pending(verdict, event, changes, now, slots=after, due_from=due_from)
             if self.config.arrival_grace_s > 0:
                 state.pending.append(pending)
             else:
@@ -315,6 +330,7 @@ class PolicyMachine:
         *,
         endorsement_no: str | None = None,
         slots: list | None = None,
+        due_from: datetime | None = None,
     ) -> PendingEdit:
         if verdict.quarantine is not None:
             record = verdict.quarantine
@@ -327,6 +343,7 @@ class PolicyMachine:
             event_id=event.event_id,
             endorsement_no=endorsement_no,
             event_time=event.occurred_at,
+            due_from=due_from,
             held_since=now,
             changes=changes,
             slots=slots or [],
@@ -425,7 +442,8 @@ class PolicyMachine:
     # -- endorsement events ------------------------------------------------------------
 
     def _endorsement_event(
-        self, state: PolicyState, verdict: Verdict, event: EndorsementEvent, now: datetime, step: Step
+        self, state: PolicyState, verdict: Verdict, event: EndorsementEvent, now: datetime, step: Step,
+        due_from: datetime | None = None,
     ) -> None:
         record = record_endorsement(state, event)
         if len(state.endorsements) > MAX_ENDORSEMENTS:
@@ -440,7 +458,8 @@ class PolicyMachine:
             if changes:
                 # Judged once the policy stream has passed it plus the grace: its lock point
                 # and the people it changes may be on the other topic, not yet read.
-                pending = self._pending(verdict, event, changes, now, endorsement_no=record.endorsement_no)
+                pending = self._pending(verdict, event, changes, now, endorsement_no=record.endorsement_no,
+                                        due_from=due_from)
                 if self.config.arrival_grace_s > 0:
                     state.pending.append(pending)
                 else:

@@ -139,6 +139,8 @@ class PendingEdit(BaseModel):
     event_id: str
     endorsement_no: str | None = None
     event_time: AwareDatetime
+    due_from: AwareDatetime | None = Field(
+        default=None, description="the stream time its wait is measured from when its own time is an outlier")
     held_since: AwareDatetime
     changes: list[ContactChange]
     slots: list[Slot] = Field(default_factory=list, description="the policy's parties right after the edit")

@@ -1,0 +1,84 @@
+"""Event time that one record cannot move (docs/contract.md §2.1, "Stream time").
+
+Source systems get timestamps wrong: a clerk types 2062 for 2026, a batch job stamps
+1900-01-01, a host's clock is a month out. Such a record is still judged and routed like any
+other, on what it says, but it must not move anybody's clock: not its partition's (which would
+decide other policies' held edits before their authorization is read, or release their holds
+overdue), not its policy's, and it must not make an edit wait for a date years ahead.
+
+- A partition's stream time is the *median of its last three* event times on that topic,
+  never going back: one record far ahead cannot drag it (two in a row of three must agree),
+  and it starts only once three records were read.
+- A record dated more than ``outlier_after_days`` ahead of its partition's stream time (or of
+  the wall clock), or that far before its own policy's previous event, is an *outlier*: it
+  gets an ``EVENT_TIME_OUTLIER`` warning finding, does not advance its policy's clocks, and
+  its held decisions fall due from the time its partition had reached, not from the date it
+  states. Coverage by an endorsement is still judged on the time it states.
+
+The functions are pure; :class:`~streams.core.task.PartitionTask` keeps the windows.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from schemas.enums import QuarantineReason, Severity, ValidationStatus
+from schemas.finding import Finding
+from streams.core.pipeline import Verdict
+
+OUTLIER_RULE = "EVENT_TIME_OUTLIER"
+WINDOW = 3
+"""How many of a topic partition's latest event times its stream time is the median of."""
+
+
+def stream_time(window: Sequence[datetime]) -> datetime | None:
+    """The median of a full window (None until it is full): a single outlier in it is neither
+    the median nor able to become it."""
+    if len(window) < WINDOW:
+        return None
+    return sorted(window)[WINDOW // 2]
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """When a record counts as having happened for the clocks (``clock``), and whether its
+    stated time is an outlier (then ``why`` says which way, in Chinese, for the finding)."""
+
+    clock: datetime
+    why: str | None = None
+
+    @property
+    def outlier(self) -> bool:
+        return self.why is not None
+
+
+def timing(stated: datetime, *, partition: datetime | None, policy_previous: datetime | None, now: datetime,
+           tolerance: timedelta, skew: timedelta) -> Timing:
+    """Judge one record's event time against its partition's stream time, its own policy's
+    previous event and the wall clock."""
+    ahead_of = [moment for moment in (partition, now) if moment is not None]
+    if any(stated > moment + tolerance for moment in ahead_of):
+        reference = min(ahead_of)
+        return Timing(min(reference, now + skew), "事件时间远晚于同分区其他事件或当前时间")
+    if policy_previous is not None and stated < policy_previous - tolerance:
+        return Timing(partition if partition is not None else policy_previous, "事件时间远早于本保单的上一事件")
+    return Timing(min(stated, now + skew))
+
+
+def with_outlier_warning(verdict: Verdict, why: str) -> Verdict:
+    """The verdict with an EVENT_TIME_OUTLIER warning added where its record carries findings."""
+    finding = Finding(rule=OUTLIER_RULE, severity=Severity.WARNING, party=None, field="occurred_at",
+                      message=f"{why}，疑似时间录入错误；按到达时的流时间处理，请核实")
+    findings = (*verdict.findings, finding)
+    if verdict.clean is not None:
+        validation = verdict.clean.validation.model_copy(
+            update={"findings": [*verdict.clean.validation.findings, finding],
+                    "status": ValidationStatus.PASS_WITH_WARNINGS})
+        clean = verdict.clean.model_copy(update={"validation": validation})
+        return dataclasses.replace(verdict, findings=findings, clean=clean)
+    if verdict.quarantine is not None and verdict.quarantine.reason is not QuarantineReason.DECODE_ERROR:
+        quarantine = verdict.quarantine.model_copy(update={"findings": [*verdict.quarantine.findings, finding]})
+        return dataclasses.replace(verdict, findings=findings, quarantine=quarantine)
+    return verdict
