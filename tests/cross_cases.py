@@ -28,6 +28,7 @@ ROSTER_CSV = (
     f"A0107,SALES_AGENT,{STAFF_MOBILE},\n"
     f"A0222,SALES_AGENT,13802214477,{resident_id('440305', '1990-05-06', 'F')}\n"
     "OP0002,OPERATIONS_CLERK,18601127394,\n"
+    "A0333,SALES_AGENT,13902223333,E98765432\n"  # a staff member known by a passport number
 )
 CROSS_TYPES = {"STAFF_PHONE_AS_CUSTOMER", "IDENTITY_CONFLICT", "SHARED_CONTACT", "RETURN_VISIT_INTERCEPTION"}
 
@@ -86,7 +87,14 @@ def cases() -> dict[str, CrossCase]:
     visited = customer("孙涛", "M", "1970-12-12", region="210102", serial=91, mobile="13840001111",
                        landline="024-23456789")
     switched = dict(deepcopy(visited), mobile="13840002222")
+    staff_passport = dict(customer("林凯", "M", "1987-04-04", region="350102"), id_type="PASSPORT",
+                          id_no="E98765432", mobile="13902223333")
+    uyghur = customer("阿依古丽·艾合买提", "F", "1992-02-02", region="650102", serial=17, mobile="13999110022")
+    uyghur_bank = dict(deepcopy(uyghur), name="阿依古丽艾合买提")  # the bank's system drops the middle dot
     return {
+        "staff-with-a-passport-insures-self": CrossCase(issued("XSP3", staff_passport, actor=AGENT)),
+        "name-with-and-without-the-middle-dot": CrossCase(
+            issued("XND1", uyghur) + issued("XND2", uyghur_bank, minutes=2 * DAY, channel="BANCASSURANCE")),
         "staff-phone": CrossCase(
             issued("XSP1", dict(customer("赵敏", "F", "1993-03-15", region="110101"), mobile=STAFF_MOBILE)),
             Counter({"STAFF_PHONE_AS_CUSTOMER": 1})),

@@ -204,7 +204,8 @@ def _roster_load(args: argparse.Namespace) -> int:
         return 2
 
     try:
-        roster = _on_store(store, load_roster_file(Path(args.file), Hasher(settings.secret()), store))
+        roster = _on_store(store, load_roster_file(Path(args.file), Hasher(settings.secret()), store,
+                                                   allow_empty=args.allow_empty))
     except (OSError, RosterFileError) as exc:
         reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else str(exc)
         print(f"policyguard roster load: {args.file}: {reason}", file=sys.stderr)
@@ -334,6 +335,8 @@ def parser() -> argparse.ArgumentParser:
         "each rejected line with the reason.",
     )
     roster_load.add_argument("file", metavar="FILE", help="roster CSV")
+    roster_load.add_argument("--allow-empty", action="store_true",
+                             help="accept a file with no usable line, clearing the roster (refused otherwise, exit 2)")
     roster_load.set_defaults(run=_roster_load)
 
     customer = commands.add_parser(

@@ -241,3 +241,21 @@ def test_a_visit_on_a_wrong_number_is_caught_without_a_known_issue_time() -> Non
     events = [policy("XNI1", 1, "APPLICATION_CONFIRMED", 0, holder=holder), visit("XNI1", 2, 60, holder, "13840009999")]
     alerts = cross_alerts(pipe_all(driver_with(MemoryStore()), events))
     assert [(a["alert_type"], a["source_event_ids"]) for a in alerts] == [("RETURN_VISIT_INTERCEPTION", ["XNI1-p02"])]
+
+
+def test_a_roster_file_with_no_usable_line_replaces_nothing_unless_asked(tmp_path: Path) -> None:
+    from streams.roster_file import load_roster_file
+
+    store = MemoryStore()
+    hasher = Hasher("k")
+    good, bad, empty = tmp_path / "good.csv", tmp_path / "bad.csv", tmp_path / "empty.csv"
+    good.write_text(f"user_id,role,mobile\nA0107,SALES_AGENT,{STAFF_MOBILE}\n")
+    bad.write_text("user_id,role,mobile\nA0107,SALES_AGENT,12345\nX,NOBODY,13911112222\n")
+    empty.write_text("user_id,role,mobile\n")
+    asyncio.run(load_roster_file(good, hasher, store))
+    for path in (bad, empty):
+        with pytest.raises(RosterFileError, match="no usable roster line"):
+            asyncio.run(load_roster_file(path, hasher, store))
+        assert set(store.roster) == {hasher.mobile(STAFF_MOBILE)}  # the live roster stays
+    asyncio.run(load_roster_file(empty, hasher, store, allow_empty=True))
+    assert store.roster == {}

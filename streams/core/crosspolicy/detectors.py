@@ -56,7 +56,9 @@ def staff_phones(obs: Observation, view: View, now: datetime,
                  penalties: dict[ActorRole, Penalty | None]) -> list[Candidate]:
     """A customer's mobile is a staff member's roster mobile; the staff member's own policies
     (they are a party, known by the roster's ID column) are exempt."""
-    people = {sighting.person for sighting in obs.sightings}
+    # A roster ID is keyed whatever its document type; one loaded before that was keyed as a
+    # resident ID, and still finds the staff member that way.
+    people = {sighting.person for sighting in obs.sightings} | obs.documents
     found: dict[tuple[str, str], tuple[Any, str, list[str]]] = {}
     for phone in obs.phones:
         staff = view.roster.get(phone.mobile)

@@ -25,6 +25,7 @@ class Hasher:
             raise ValueError("the hash secret is empty")
         self._key = key
         self.person = lru_cache(maxsize=65_536)(self._person)
+        self.document = lru_cache(maxsize=65_536)(self._document)
         self.mobile = lru_cache(maxsize=65_536)(self._mobile)
         self.attribute = lru_cache(maxsize=262_144)(self._attribute)
 
@@ -34,6 +35,12 @@ class Hasher:
     def _person(self, id_type: str, id_no: str) -> str:
         """One person, as the contract identifies them: ID type and number."""
         return self._digest("person", id_type, id_no)
+
+    def _document(self, id_no: str) -> str:
+        """An ID number whatever document type it was entered under: how the roster's ``id_no``
+        finds a staff member on their own policies (a resident ID, a residence permit or a
+        passport alike)."""
+        return self._digest("document", id_no)
 
     def _mobile(self, number: str) -> str:
         return self._digest("mobile", number)

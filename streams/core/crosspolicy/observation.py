@@ -18,6 +18,7 @@ from schemas.enums import Severity
 from schemas.finding import Finding
 from schemas.person import Person
 from schemas.policy_event import PolicyEvent
+from streams.core import canonical
 from streams.core.crosspolicy.keys import Hasher
 from streams.core.masking import mask_id, mask_phone
 
@@ -71,6 +72,8 @@ class Observation:
     sightings: tuple[Sighting, ...] = ()
     phones: tuple[PhoneCheck, ...] = ()
     use: MobileUse | None = None
+    documents: frozenset[str] = frozenset()
+    """Every party's ID number keyed whatever its type (the roster's staff exemption)."""
 
 
 def rejected_fields(findings: Iterable[Finding]) -> set[tuple[str | None, str | None]]:
@@ -89,7 +92,7 @@ def _attribute_text(field: str, value: Any) -> str | None:
     if value is None:
         return None
     if field == "name":
-        return str(value).casefold() if isinstance(value, str) else None
+        return canonical.name(value) if isinstance(value, str) else None
     if field == "birth_date":
         return value.isoformat() if isinstance(value, date) else None
     return getattr(value, "value", str(value))
@@ -100,10 +103,12 @@ def observe(event: PolicyEvent, findings: Iterable[Finding], hasher: Hasher) -> 
     sightings: dict[str, tuple[str, list[str], dict[str, str]]] = {}
     phones: dict[tuple[str, str | None], tuple[str, list[str]]] = {}
     use: MobileUse | None = None
+    documents: set[str] = set()
     for label, role, person in _people(event):
         key: str | None = None
         if person.id_type is not None and person.id_no and not any((label, f) in rejected for f in ID_FIELDS):
             key = hasher.person(person.id_type.value, person.id_no)
+            documents.add(hasher.document(person.id_no))
             masked, roles, attributes = sightings.setdefault(key, (mask_id(person.id_no), [], {}))
             if role not in roles:
                 roles.append(role)
@@ -113,7 +118,7 @@ def observe(event: PolicyEvent, findings: Iterable[Finding], hasher: Hasher) -> 
                     attributes[field] = hasher.attribute(key, field, text)
         if role == "beneficiary" or not person.mobile or (label, "mobile") in rejected:
             continue
-        mobile = hasher.mobile(person.mobile)
+        mobile = hasher.mobile(canonical.phone(person.mobile) or person.mobile)
         _, parties = phones.setdefault((mobile, key), (mask_phone(person.mobile), []))
         parties.append(label)
         if role == "policyholder" and key is not None:
@@ -136,4 +141,5 @@ def observe(event: PolicyEvent, findings: Iterable[Finding], hasher: Hasher) -> 
             for (mobile, person_key), (masked, parties) in phones.items()
         ),
         use=use,
+        documents=frozenset(documents),
     )

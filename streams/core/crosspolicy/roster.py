@@ -11,8 +11,9 @@ import io
 import re
 from dataclasses import dataclass, field
 
-from schemas.enums import ActorRole, IdType
+from schemas.enums import ActorRole
 from schemas.text import id_number, mobile
+from streams.core import canonical
 from streams.core.crosspolicy.index import RosterEntry
 from streams.core.crosspolicy.keys import Hasher
 
@@ -54,7 +55,9 @@ def parse_roster(content: str, hasher: Hasher) -> Roster:
         if not any(values.values()):
             continue
         roster.rows += 1
-        user_id, role, number = values.get("user_id", ""), values.get("role", "").upper(), mobile(values.get("mobile"))
+        user_id, role = values.get("user_id", ""), values.get("role", "").upper()
+        number = mobile(values.get("mobile"))
+        number = canonical.phone(number) if isinstance(number, str) else number
         if not user_id:
             roster.rejected.append(f"line {line}: user_id is empty")
             continue
@@ -72,7 +75,7 @@ def parse_roster(content: str, hasher: Hasher) -> Roster:
         person = None
         raw_id = id_number(values.get("id_no") or None)
         if isinstance(raw_id, str) and raw_id:
-            person = hasher.person(IdType.RESIDENT_ID.value, raw_id)
+            person = hasher.document(raw_id)  # whatever document it is: resident ID, permit, passport
         owners[key] = user_id
         roster.entries[key] = RosterEntry(user_id, role, person)
         roster.staff.add(user_id)
