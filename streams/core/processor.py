@@ -267,9 +267,7 @@ def _roll_back(task: PartitionTask, key: str | None, rollback: bytes | None) -> 
     it back is how a restart restores state anyway."""
     if key is None or rollback is None:
         return None
-    restored = PolicyState.from_json(rollback)
-    task.states[key] = restored
-    return restored
+    return task.reload(key, rollback)
 
 
 def _safe(text: str | None) -> str | None:

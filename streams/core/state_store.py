@@ -7,7 +7,7 @@ policy stays the bytes it was stored as (~1.2 KB) until an event or a deadline n
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 
 from streams.core.detection import PolicyState
 
@@ -17,6 +17,8 @@ class StateStore(MutableMapping[str, PolicyState]):
                  unparsed: dict[str, bytes] | None = None) -> None:
         self._parsed: dict[str, PolicyState] = parsed if parsed is not None else {}
         self._unparsed: dict[str, bytes] = unparsed if unparsed is not None else {}
+        self.on_parse: Callable[[str, PolicyState], None] | None = None
+        """Completes a state parsed from its bytes (its held edits' records, stored apart)."""
 
     def __getitem__(self, key: str) -> PolicyState:
         state = self._parsed.get(key)
@@ -24,6 +26,8 @@ class StateStore(MutableMapping[str, PolicyState]):
             return state
         blob = self._unparsed[key]  # KeyError: no such policy
         state = PolicyState.from_json(blob)  # StateVersionError: unreadable, left as it was
+        if self.on_parse is not None:
+            self.on_parse(key, state)
         del self._unparsed[key]
         self._parsed[key] = state
         return state

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from streams.core.detection import PolicyMachine, PolicyState, StreamTimes
-from streams.core.detection.state import STATE_VERSION, Clock
+from streams.core.detection.state import PAYLOAD_FIELDS, STATE_VERSION, Clock
 from streams.core.due_index import DueIndex
 from streams.core.event_time import WINDOW, stream_time
 from streams.core.origin import Stream
@@ -22,6 +22,16 @@ from streams.core.state_store import StateStore
 
 STREAM_TIMES_KEY = "\x00stream-times"
 """The changelog key of a partition's stream times; a policy_no never holds a control character."""
+HELD_MARK = "\x00held\x00"
+"""Marks the changelog key of one record of a held edit: ``policy_no HELD_MARK field NUL event_id``."""
+
+
+def held_key(policy_no: str, event_id: str, field: str) -> str:
+    return f"{policy_no}{HELD_MARK}{field}\x00{event_id}"
+
+
+def held_policy(key: str) -> str:
+    return key.split(HELD_MARK, 1)[0]
 
 
 class PartitionTask:
@@ -36,11 +46,20 @@ class PartitionTask:
         lateness_s: float = 0.0,
         blobs: dict[str, bytes] | None = None,
         indexed: dict[str, tuple[dict[Clock, datetime], str | None]] | None = None,
+        payloads: dict[str, bytes] | None = None,
     ) -> None:
-        """``indexed``: the deadlines and hold channel of states not parsed yet (restore)."""
+        """``indexed``: the deadlines and hold channel of states not parsed yet (restore);
+        ``payloads``: the held edits' records, stored beside their states (restore)."""
         self.machine = machine
         self.partition = partition
+        self.payloads: dict[str, bytes] = dict(payloads or {})
+        """Held edits' records by changelog key: a group policy's held edit carries hundreds of
+        KB, which its state record (limited to one Kafka message) must not."""
+        self.held_of: dict[str, set[str]] = {}
+        for key in self.payloads:
+            self.held_of.setdefault(held_policy(key), set()).add(key.rsplit("\x00", 1)[1])
         self.states: StateStore = states if isinstance(states, StateStore) else StateStore(dict(states or {}))
+        self.states.on_parse = self.attach
         self.blobs: dict[str, bytes] = blobs if blobs is not None else {}
         """Each policy's state as last committed (its changelog value): the restore point when a
         stage fails half-way, kept rather than serialised again before every event."""
@@ -86,6 +105,43 @@ class PartitionTask:
             self.index.set(key, deadlines if deadlines is not None else self.machine.deadlines(state))
         self._track_hold(key, state)
         self._dirty[key] = blob
+        self._store_held(key, state)
+
+    def _store_held(self, key: str, state: PolicyState | None) -> None:
+        """Write the records of edits newly held, delete those of edits decided."""
+        current = {pending.event_id: pending for pending in state.pending} if state is not None else {}
+        before = self.held_of.get(key, set())
+        for event_id in current.keys() - before:
+            for field in PAYLOAD_FIELDS:
+                value = getattr(current[event_id], field)
+                if value is not None:
+                    name = held_key(key, event_id, field)
+                    self.payloads[name] = self._dirty[name] = value.encode()
+        for event_id in before - current.keys():
+            for field in PAYLOAD_FIELDS:
+                name = held_key(key, event_id, field)
+                if self.payloads.pop(name, None) is not None:
+                    self._dirty[name] = None
+        if current:
+            self.held_of[key] = set(current)
+        else:
+            self.held_of.pop(key, None)
+
+    def attach(self, key: str, state: PolicyState) -> None:
+        """Give a state read from its bytes its held edits' records back."""
+        for pending in state.pending:
+            for field in PAYLOAD_FIELDS:
+                if getattr(pending, field) is None:
+                    value = self.payloads.get(held_key(key, pending.event_id, field))
+                    if value is not None:
+                        setattr(pending, field, value.decode())
+
+    def reload(self, key: str, blob: bytes) -> PolicyState:
+        """The policy's state as committed (``blob``), complete, replacing what is in memory."""
+        state = PolicyState.from_json(blob)
+        self.attach(key, state)
+        self.states[key] = state
+        return state
 
     def _track_hold(self, key: str, state: PolicyState | None) -> None:
         channel = state.hold_channel if state is not None else None
@@ -158,11 +214,15 @@ class PartitionTask:
         indexed: dict[str, tuple[dict[Clock, datetime], str | None]] = {}
         observed = StreamTimes()
         windows: dict[Stream, list[datetime]] = {}
+        payloads: dict[str, bytes] = {}
         with paused_gc():
             for raw_key, value in records.items():
                 key = raw_key.decode("utf-8")
                 if key == STREAM_TIMES_KEY:
                     observed, windows = decode_times(value)
+                    continue
+                if HELD_MARK in key:
+                    payloads[key] = value
                     continue
                 blobs[key] = value
                 peeked = _peek(value)
@@ -171,8 +231,11 @@ class PartitionTask:
                 else:
                     unparsed[key] = value
                     indexed[key] = peeked
-            return cls(machine, partition, StateStore(parsed, unparsed), observed, windows, lateness_s=lateness_s,
-                       blobs=blobs, indexed=indexed)
+            task = cls(machine, partition, StateStore(parsed, unparsed), observed, windows, lateness_s=lateness_s,
+                       blobs=blobs, indexed=indexed, payloads=payloads)
+            for key, state in parsed.items():
+                task.attach(key, state)
+            return task
 
 
 _INDEX_ENTRY = json.JSONDecoder()

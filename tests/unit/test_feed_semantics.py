@@ -262,3 +262,57 @@ def test_a_clerks_error_on_a_bank_policy_holds_no_commission_and_a_tellers_does(
     assert run(by_clerk).commission == []
     by_teller = [policy(P, 1, "APPLICATION_SUBMITTED", 0, actor=TELLER, holder=bad, **bank)]
     assert [c["action"] for c in run(by_teller).commission] == ["HOLD"]
+
+
+# -- group policies ---------------------------------------------------------------------------
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
+
+
+def chinese_name(n: int) -> str:
+    return SURNAMES[n % 20] + GIVEN[(n // 20) % 22] + GIVEN[(n * 7) % 22]
+
+
+
+def test_a_group_policy_with_hundreds_of_insureds_keeps_its_held_edits_across_a_restart() -> None:
+    """Held edits' records live beside the state: 400 insureds and a day of changes fit, and a
+    restart while they are held loses none of them."""
+    from streams.core.driver import TopologyDriver
+    from streams.core.outputs import OutputKind
+    from tests.lifecycle import T0
+    from tests.oracle import encode
+
+    staff = [dict(person(name=chinese_name(i), birth_date="1985-01-01",
+                         id_no=resident_id("110105", "1985-01-01", "M", i % 100) if i < 100 else
+                         resident_id("110106", "1985-01-01", "M", i % 100), mobile=f"139{i:08d}"),
+                  relation_to_policyholder="OTHER") for i in range(400)]
+    group = {"channel": "GROUP"}
+    events = [policy(P, 1, "APPLICATION_SUBMITTED", 0, insureds=staff, **group),
+              policy(P, 2, "POLICY_ISSUED", 20, insureds=staff, actor=SYSTEM, **group)]
+    current = deepcopy(staff)
+    for n in range(30):  # thirty insureds' mobiles changed in a day, each by the insured's own endorsement
+        current = deepcopy(current)
+        current[n]["mobile"] = f"137{n:08d}"
+        events.append(policy(P, 3 + n, "CUSTOMER_INFO_UPDATED", 60 + n, insureds=current, actor=CLERK, **group))
+    rogue = deepcopy(current)
+    rogue[399]["mobile"] = NEW_MOBILE
+    events.append(policy(P, 40, "CUSTOMER_INFO_UPDATED", 100, insureds=rogue, actor=AGENT, **group))
+    driver = TopologyDriver(start=T0 + timedelta(days=1))
+    for stream, document in events:
+        driver.pipe(stream, encode(document))
+    assert driver.stage_errors == {} and len(driver.tasks[0].states[P].pending) == 31
+    assert all(len(blob) < 1_048_576 for blob in driver.changelog[0].values())
+    driver.restart()
+    for n in range(30):
+        for stream, document in approved(100 + 2 * n, 55 + n, number=f"EG{n}", new=f"137{n:08d}",
+                                         party=f"insureds[{n}]", applicant="INSURED"):
+            driver.pipe(stream, encode(document))
+    driver.finish()
+    alerts = driver.read(OutputKind.ALERTS)
+    assert [(a["alert_type"], a["source_event_ids"]) for a in alerts] == [(UNAUTHORIZED, [f"{P}-p40"])]
+    assert [c["party"] for c in alerts[0]["changes"]] == ["insureds[399]"]
+    clean = {c["event_id"] for c in driver.read(OutputKind.POLICY_CLEAN)}
+    assert {f"{P}-p{3 + n:02d}" for n in range(30)} <= clean
+    assert driver.stage_errors == {}
+    assert not any(b"\x00held\x00" in key for key in driver.changelog[0])  # decided: their records deleted

@@ -103,6 +103,16 @@ def carry_baseline(before: list[Slot], after: list[Slot]) -> None:
         slot.authorized = None if kept == slot.contacts else dict(kept)
 
 
+def concerned(slots: list[Slot], changes: list[ContactChange]) -> list[Slot]:
+    """What a held edit needs to know of the parties to judge its authorization later: who
+    the changed people and the policyholder are and when they were born, not the whole
+    snapshot (a group policy's hundreds of insureds) nor anyone's contact data."""
+    people = {change.person for change in changes if change.person is not None}
+    labels = {change.party for change in changes} | {"policyholder"}
+    return [Slot(label=slot.label, person=slot.person, birth_date=slot.birth_date)
+            for slot in slots if slot.label in labels or (slot.person is not None and slot.person in people)]
+
+
 def changes_between(before: list[Slot], after: list[Slot]) -> list[ContactChange]:
     """Contact-field changes of people present in both snapshots (a new insured is no edit)."""
     changes = []

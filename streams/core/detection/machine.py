@@ -43,7 +43,7 @@ from streams.core.detection.authorization import (
     unauthorized_changes,
 )
 from streams.core.detection.config import DetectionConfig
-from streams.core.detection.contacts import baseline, carry_baseline, changes_between, slots_of
+from streams.core.detection.contacts import baseline, carry_baseline, changes_between, concerned, slots_of
 from streams.core.detection.records import (
     instruction,
     masked,
@@ -150,6 +150,12 @@ def _slot_of(slots: list[Slot], change: ContactChange) -> Slot | None:
             if slot.person == change.person:
                 return slot
     return next((slot for slot in slots if slot.label == change.party), None)
+
+
+def _held_quarantine(pending: PendingEdit) -> QuarantineRecord:
+    if pending.quarantine_json is None:  # its record, stored beside the state, was not restored
+        raise RuntimeError(f"the held record of event {pending.event_id} is missing")
+    return QuarantineRecord.model_validate_json(pending.quarantine_json)
 
 
 def _authorize(slot: Slot, field: str, value: object) -> None:
@@ -311,7 +317,7 @@ class PolicyMachine:
         if changes:
             # Judged only once the grace has passed on the endorsement stream, covered or
             # not: an authorization, or the rejection that revokes it, may still be on its way.
-            pending = self._pending(verdict, event, changes, now, slots=after, due_from=due_from)
+            pending = self._pending(verdict, event, changes, now, slots=concerned(after, changes), due_from=due_from)
             if self.config.arrival_grace_s > 0:
                 state.pending.append(pending)
             else:
@@ -419,7 +425,7 @@ class PolicyMachine:
         self, pending: PendingEdit, changes: list[ContactChange], now: datetime, step: Step
     ) -> None:
         """The held event's record, as UNAUTHORIZED_EDIT with one finding per offending change."""
-        base = QuarantineRecord.model_validate_json(pending.quarantine_json)
+        base = _held_quarantine(pending)
         record = base.model_copy(
             update={
                 "reason": QuarantineReason.UNAUTHORIZED_EDIT,
@@ -436,7 +442,7 @@ class PolicyMachine:
             step.outputs.append(clean_output(stream, state.policy_no, pending.clean_json.encode()))
             step.decided.append((pending.source_topic, pending.outcome))
         else:
-            step.outputs.append(quarantine_output(QuarantineRecord.model_validate_json(pending.quarantine_json)))
+            step.outputs.append(quarantine_output(_held_quarantine(pending)))
             step.decided.append((pending.source_topic, "quarantined"))
 
     # -- endorsement events ------------------------------------------------------------

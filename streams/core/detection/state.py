@@ -20,6 +20,9 @@ from schemas.enums import Applicant, Channel
 
 STATE_VERSION = 2
 
+PAYLOAD_FIELDS = ("clean_json", "quarantine_json")
+"""The fields of a held edit kept outside its policy's state record."""
+
 APPROVING_STATUSES = frozenset({"ENDORSEMENT_APPROVED", "ENDORSEMENT_EFFECTIVE"})
 
 
@@ -149,7 +152,8 @@ class PendingEdit(BaseModel):
     branch_code: str | None = None
     source_topic: str | None = None
     clean_json: str | None = Field(default=None, description="the clean record, when validation passed")
-    quarantine_json: str = Field(description="the record to emit if unauthorized (findings added then)")
+    quarantine_json: str | None = Field(
+        default=None, description="the record to emit if unauthorized (findings added then); always set in memory")
     outcome: str = Field(default="clean", description="the validation outcome, emitted if the edit is covered")
     visits: list[VisitOnHeld] = Field(
         default_factory=list,
@@ -242,7 +246,12 @@ class PolicyState(BaseModel):
         the state ignore it.
         """
         # The version is written even though it is the default: a reader must never guess it.
-        body = self.model_dump_json(exclude_defaults=True, exclude={"v"}).encode()
+        # A held edit's records (about twice the event: a group policy's is hundreds of KB)
+        # are stored beside the state, one record each (PAYLOAD_FIELDS), never inside it.
+        exclude: dict[str, Any] = {"v": True}
+        if self.pending:
+            exclude["pending"] = {"__all__": set(PAYLOAD_FIELDS)}
+        body = self.model_dump_json(exclude_defaults=True, exclude=exclude).encode()
         head = b'{"v":%d,' % self.v
         if due is not None:
             entry: dict[str, Any] = {"due": {clock: at.isoformat() for clock, at in due.items()}}
