@@ -50,7 +50,8 @@ def interleavings(events: list[Event], limit: int = 400) -> list[list[Event]]:
 
 
 def alerts_of(events: list[Event]) -> set[tuple[str, str]]:
-    return {(a["alert_type"], a["source_event_ids"][0]) for a in run(events).alerts}
+    """(alert type, the event that decided it: the last of its source events)."""
+    return {(a["alert_type"], a["source_event_ids"][-1]) for a in run(events).alerts}
 
 
 def judged_in_every_order(events: list[Event]) -> set[tuple[str, str]]:
@@ -231,6 +232,9 @@ def test_a_visit_completed_on_a_number_an_unauthorized_edit_put_there_is_an_inte
     switched = with_mobile(NEW_MOBILE)
     events = confirmed(P) + [edit(4, DAY, switched, actor=AGENT), visit(5, 3 * DAY, switched, NEW_MOBILE)]
     assert judged_in_every_order(events) == {(UNAUTHORIZED, f"{P}-p04"), (INTERCEPTION, f"{P}-p05")}
+    interception, = [a for a in run(events).alerts if a["alert_type"] == INTERCEPTION]
+    assert interception["source_event_ids"] == [f"{P}-p04", f"{P}-p05"]
+    assert interception["responsible"]["user_id"] == AGENT["user_id"]  # who switched it, not who called
 
 
 def test_a_visit_on_a_number_still_held_is_judged_with_its_edit() -> None:
@@ -239,6 +243,16 @@ def test_a_visit_on_a_number_still_held_is_judged_with_its_edit() -> None:
     intercepted = run(confirmed(P) + soon).alerts
     assert {(a["alert_type"], a["source_event_ids"][-1]) for a in intercepted} == {
         (UNAUTHORIZED, f"{P}-p04"), (INTERCEPTION, f"{P}-p05")}
+    # The same visit read after its edit was decided (the policy's own endorsement stream moved
+    # past the grace first) raises the very same alert.
+    unrelated = endorsement(P, 9, "ENDORSEMENT_REQUESTED", DAY + 20, number="E9", kind="OTHER", field="name",
+                            new="赵志强", actor=CUSTOMER)
+    decided_first = run(confirmed(P) + [soon[0], unrelated, soon[1]]).alerts
+
+    def interceptions(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in a.items() if k != "detected_at"} for a in alerts if a["alert_type"] == INTERCEPTION]
+
+    assert interceptions(decided_first) == interceptions(intercepted) != []
     covered = confirmed(P) + approved(1, DAY - 10, number="E1", new=NEW_MOBILE) + soon
     assert judged_in_every_order(covered) == set()
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from schemas.alert import Alert
 from schemas.commission import CommissionInstruction
 from schemas.endorsement_event import EndorsementEvent
-from schemas.enums import ActorRole, Channel, CommissionAction, PolicyEventType, QuarantineReason, Severity
+from schemas.enums import ActorRole, CommissionAction, PolicyEventType, QuarantineReason, Severity
 from schemas.finding import Finding
 from schemas.person import CONTACT_FIELDS
 from schemas.policy_event import PolicyEvent
@@ -150,6 +151,19 @@ def _slot_of(slots: list[Slot], change: ContactChange) -> Slot | None:
             if slot.person == change.person:
                 return slot
     return next((slot for slot in slots if slot.label == change.party), None)
+
+
+PHONE_FIELDS = ("mobile", "landline")
+
+
+def _holder_phone(watch: VisitWatch, holder: Slot | None) -> bool:
+    """A watch on the policyholder's own phone (as policyholder, or as a SELF insured): what a
+    return visit dials, judged at the visit itself."""
+    if watch.field not in PHONE_FIELDS:
+        return False
+    if watch.party == "policyholder":
+        return True
+    return holder is not None and holder.person is not None and watch.person == holder.person
 
 
 def _held_quarantine(pending: PendingEdit) -> QuarantineRecord:
@@ -508,37 +522,39 @@ class PolicyMachine:
 
     def _watch_return_visit(self, state: PolicyState, event: PolicyEvent, changes: list[ContactChange],
                             after: list[Slot], now: datetime, step: Step) -> None:
-        """RETURN_VISIT_INTERCEPTION, on the policy stream's own order (one partition): a contact
-        changed after issue from A to B, a completed visit while it is B, then back to A; or a
-        visit completed on a number the customer never confirmed or authorized (an unauthorized
-        edit's number is not the customer's, whatever the snapshot now shows)."""
+        """RETURN_VISIT_INTERCEPTION, on the policy stream's own order (one partition).
+
+        A visit completed on a number the customer never confirmed or authorized: a number an
+        unauthorized edit put there (whoever made that edit answers for it, whether the edit
+        was decided before the visit was read or after), or a stranger's number (the visit's
+        actor answers). A number back to its original after the visit changes nothing about
+        which number the visit reached. Other contact fields changed after issue from A to B
+        with a visit completed while B, then back to A, are the A → B → visit → A pattern."""
+        holder = next((slot for slot in after if slot.label == "policyholder"), None)
         reverted: list[VisitWatch] = []
         for change in changes:
             watch = next((w for w in state.visit_watch if w.field == change.field and (
                 w.person == change.person if change.person is not None else w.party == change.party)), None)
+            actor = event.actor.model_dump(mode="json")
             if watch is None:
                 state.visit_watch.append(VisitWatch(
                     party=change.party, person=change.person, field=change.field, original=change.old,
-                    switched=change.new, switched_by=event.event_id, switched_at=event.occurred_at,
-                    actor=event.actor.model_dump(mode="json")))
+                    switched=change.new, switched_by=event.event_id, switched_at=event.occurred_at, actor=actor))
             elif change.new == watch.original:
                 state.visit_watch.remove(watch)
-                if watch.visit_event_id is not None:
+                if watch.visit_event_id is not None and not _holder_phone(watch, holder):
                     reverted.append(watch)
             elif watch.visit_event_id is not None:
                 state.visit_watch.remove(watch)  # moved on to a third value: not a switch back
             else:
-                watch.switched = change.new
+                watch.switched, watch.switched_by, watch.switched_at, watch.actor = (
+                    change.new, event.event_id, event.occurred_at, actor)
         del state.visit_watch[:-MAX_VISIT_WATCHES]
         if reverted:
             step.alert(switched_back_alert(
                 policy_no=state.policy_no, channel=event.channel, branch_code=event.branch_code,
                 event_id=event.event_id, event_time=event.occurred_at, now=now, watches=reverted,
                 penalties=self.config.penalties, reverted_by=event.actor.model_dump(mode="json")))
-            # Each visit is one interception: a held edit's visit alerted here is not alerted again.
-            visited = {watch.visit_event_id for watch in reverted}
-            for pending in state.pending:
-                pending.visits = [visit for visit in pending.visits if visit.event_id not in visited]
         if event.event_type is not PolicyEventType.RETURN_VISIT_COMPLETED:
             return
         for watch in state.visit_watch:
@@ -548,15 +564,22 @@ class PolicyMachine:
         dialled = canonical.phone(called)
         if not called or dialled in self._customer_phones(state, after):
             return
-        held = next((pending for pending in state.pending if pending.endorsement_no is None and any(
-            change.party == "policyholder" and change.field in ("mobile", "landline") and change.new == dialled
-            for change in pending.changes)), None)
         visit = VisitOnHeld(event_id=event.event_id, at=event.occurred_at, called=called,
-                            actor=event.actor.model_dump(mode="json"))
+                            actor=event.actor.model_dump(mode="json"), channel=event.channel,
+                            branch_code=event.branch_code,
+                            holder_mobile=baseline(holder).get("mobile") if holder is not None else None)
+        held = next((pending for pending in state.pending if pending.endorsement_no is None and any(
+            change.party == "policyholder" and change.field in PHONE_FIELDS and change.new == dialled
+            for change in pending.changes)), None)
         if held is not None:
             held.visits.append(visit)  # judged with the edit that put this number there
             return
-        self._wrong_number(state, event.channel, event.branch_code, visit, now, step)
+        switch = next((watch for watch in state.visit_watch
+                       if _holder_phone(watch, holder) and watch.switched == dialled), None)
+        if switch is not None:
+            self._wrong_number(state, visit, now, step, switch.switched_by, switch.actor, switch.field)
+        else:
+            self._wrong_number(state, visit, now, step)
 
     def _customer_phones(self, state: PolicyState, after: list[Slot]) -> set[str | None]:
         """The policyholder's phones the customer confirmed or authorized: the baseline, and
@@ -581,21 +604,21 @@ class PolicyMachine:
     def _visits_on_unauthorized(self, state: PolicyState, pending: PendingEdit, uncovered: list[ContactChange],
                                 now: datetime, step: Step) -> None:
         """Visits completed on a number this edit put in place, now known to be unauthorized."""
-        numbers = {change.new for change in uncovered if change.party == "policyholder"}
+        fields = {change.new: change.field for change in uncovered
+                  if change.party == "policyholder" and change.field in PHONE_FIELDS}
         for visit in pending.visits:
-            if canonical.phone(visit.called) in numbers:
-                self._wrong_number(state, pending.channel, pending.branch_code, visit, now, step)
+            dialled = canonical.phone(visit.called)
+            if dialled in fields:
+                self._wrong_number(state, visit, now, step, pending.event_id, pending.actor, fields[dialled])
 
-    def _wrong_number(self, state: PolicyState, channel: Channel | None, branch_code: str | None,
-                      visit: VisitOnHeld, now: datetime, step: Step) -> None:
-        holder = next((slot for slot in state.slots if slot.label == "policyholder"), None)
-        mobile = baseline(holder).get("mobile") if holder is not None else None
-        # The same visit is one interception: no second alert when its number is switched back.
-        state.visit_watch = [watch for watch in state.visit_watch if watch.visit_event_id != visit.event_id]
+    def _wrong_number(self, state: PolicyState, visit: VisitOnHeld, now: datetime, step: Step,
+                      switched_by: str | None = None, switcher: dict[str, Any] | None = None,
+                      field: str | None = None) -> None:
         step.alert(wrong_number_alert(
-            policy_no=state.policy_no, channel=channel, branch_code=branch_code, event_id=visit.event_id,
-            event_time=visit.at, now=now, called=visit.called, holder_mobile=mobile, actor=visit.actor,
-            penalties=self.config.penalties))
+            policy_no=state.policy_no, channel=visit.channel, branch_code=visit.branch_code, event_id=visit.event_id,
+            event_time=visit.at, now=now, called=visit.called, holder_mobile=visit.holder_mobile,
+            actor=switcher if switcher is not None else visit.actor, penalties=self.config.penalties,
+            switched_by=switched_by, field=field))
 
     # -- commission, in policy-event order ----------------------------------------------
 

@@ -136,24 +136,29 @@ def switched_back_alert(
 def wrong_number_alert(
     *, policy_no: str, channel: Channel | None, branch_code: str | None, event_id: str, event_time: datetime,
     now: datetime, called: str, holder_mobile: str | None, actor: dict[str, Any],
-    penalties: dict[ActorRole, Penalty | None],
+    penalties: dict[ActorRole, Penalty | None], switched_by: str | None = None, field: str | None = None,
 ) -> Alert:
     """RETURN_VISIT_INTERCEPTION: a visit completed on a number the customer never confirmed or
-    authorized. The same whether the edit that put the number there was decided before the
-    visit was read or after (the edit's own alert names it)."""
+    authorized. ``switched_by``: the unauthorized edit that put the number there, whose
+    ``actor`` answers for it; otherwise the visit's own actor does. The id is the visit's."""
     responsible, penalty = penalized(actor, penalties)
     shown = mask_field("mobile", called)
+    how = (f"该号码由{who_zh(responsible)}未经客户授权修改而来" if switched_by else
+           f"回访由{who_zh(responsible)}完成，该号码不是投保人确认或授权的手机或固定电话")
     return policy_alert(
         AlertType.RETURN_VISIT_INTERCEPTION, key_event=event_id, policy_no=policy_no, channel=channel,
         branch_code=branch_code, now=now, event_time=event_time,
-        source_event_ids=[event_id],
+        source_event_ids=[e for e in (switched_by, event_id) if e],
+        changes=[AlertChange(party="policyholder", field=field, new=shown,
+                             old=mask_field("mobile", holder_mobile) if holder_mobile and field == "mobile" else None)]
+        if switched_by and field else [],
         responsible=responsible,
         penalty=penalty,
         evidence={"phone_called": shown,
-                  "policyholder_mobile": mask_field("mobile", holder_mobile) if holder_mobile else None},
+                  "policyholder_mobile": mask_field("mobile", holder_mobile) if holder_mobile else None,
+                  "visit_event": event_id, "switched_by_event": switched_by},
         summary_zh=(
-            f"保单{policy_no}的回访由{who_zh(responsible)}在{shown}上完成，该号码不是投保人确认或授权的手机或固定电话，"
-            f"回访未到达客户本人{fine_zh(responsible, penalty)}；请重新回访。"
+            f"保单{policy_no}的回访在{shown}上完成，{how}，回访未到达客户本人{fine_zh(responsible, penalty)}；请重新回访。"
         ),
     )
 

@@ -127,6 +127,9 @@ class VisitOnHeld(BaseModel):
     at: AwareDatetime
     called: str
     actor: dict[str, Any] = Field(default_factory=dict)
+    channel: Channel | None = None
+    branch_code: str | None = None
+    holder_mobile: str | None = Field(default=None, description="the policyholder's authorized mobile then")
 
 
 class PendingEdit(BaseModel):
