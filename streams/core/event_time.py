@@ -11,9 +11,14 @@ overdue), not its policy's, and it must not make an edit wait for a date years a
   and it starts only once three records were read.
 - A record dated more than ``outlier_after_days`` ahead of its partition's stream time (or of
   the wall clock), or that far before its own policy's previous event, is an *outlier*: it
-  gets an ``EVENT_TIME_OUTLIER`` warning finding, does not advance its policy's clocks, and
-  its held decisions fall due from the time its partition had reached, not from the date it
-  states. Coverage by an endorsement is still judged on the time it states.
+  gets an ``EVENT_TIME_OUTLIER`` warning finding and does not advance its policy's clocks.
+- A record dated after the wall clock never waits for that date: its held decision falls due
+  from the wall clock (coverage is still judged on the time it states, so nothing the customer
+  authorized is missed). A record dated far before its policy's previous event is judged as
+  of when it came in: the later of that previous event and its own topic partition's stream
+  time (the other topic's progress is left out, so every interleaving of the two topics gives
+  the same time). Its date being wrong, an unauthorized edit found on it is alerted without a
+  fine until someone checks it (docs/contract.md §3.3).
 
 The functions are pure; :class:`~streams.core.task.PartitionTask` keeps the windows.
 """
@@ -54,17 +59,19 @@ class Timing:
         return self.why is not None
 
 
-def timing(stated: datetime, *, partition: datetime | None, policy_previous: datetime | None, now: datetime,
-           tolerance: timedelta, skew: timedelta) -> Timing:
+def timing(stated: datetime, *, partition: datetime | None, stream: datetime | None,
+           policy_previous: datetime | None, now: datetime, tolerance: timedelta, skew: timedelta) -> Timing:
     """Judge one record's event time against its partition's stream time, its own policy's
-    previous event and the wall clock."""
-    ahead_of = [moment for moment in (partition, now) if moment is not None]
-    if any(stated > moment + tolerance for moment in ahead_of):
-        reference = min(ahead_of)
-        return Timing(min(reference, now + skew), "事件时间远晚于同分区其他事件或当前时间")
+    previous event and the wall clock (``partition``: the later of its two topics' stream
+    times; ``stream``: its own topic's). ``clock`` is when its held decision falls due from
+    (and, for a record dated far in the past, when it is judged as of)."""
+    latest = now + skew
+    if any(stated > moment + tolerance for moment in (partition, now) if moment is not None):
+        return Timing(min(stated, latest), "事件时间远晚于同分区其他事件或当前时间")
     if policy_previous is not None and stated < policy_previous - tolerance:
-        return Timing(partition if partition is not None else policy_previous, "事件时间远早于本保单的上一事件")
-    return Timing(min(stated, now + skew))
+        arrived = max(moment for moment in (stream, policy_previous) if moment is not None)
+        return Timing(min(arrived, latest), "事件时间远早于本保单的上一事件")
+    return Timing(min(stated, latest))
 
 
 def with_outlier_warning(verdict: Verdict, why: str) -> Verdict:

@@ -168,8 +168,8 @@ class Processor:
         own = None
         if previous is not None:
             own = previous.policy_time if stream is Stream.POLICY else previous.endorsement_time
-        return timing(event.occurred_at, partition=task.reference(), policy_previous=own, now=now,
-                      tolerance=self._outlier_after, skew=self._skew)
+        return timing(event.occurred_at, partition=task.reference(), stream=task.stream_time(stream),
+                      policy_previous=own, now=now, tolerance=self._outlier_after, skew=self._skew)
 
     def _observe(self, verdict: Verdict, emission: Emission) -> None:
         if self.cross is None:

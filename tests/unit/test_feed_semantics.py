@@ -330,3 +330,30 @@ def test_a_group_policy_with_hundreds_of_insureds_keeps_its_held_edits_across_a_
     assert {f"{P}-p{3 + n:02d}" for n in range(30)} <= clean
     assert driver.stage_errors == {}
     assert not any(b"\x00held\x00" in key for key in driver.changelog[0])  # decided: their records deleted
+
+
+# -- mistyped dates -----------------------------------------------------------------------------
+
+
+def typo(event: Event, years: int) -> Event:
+    stream, document = event
+    moment = datetime.fromisoformat(document["occurred_at"])
+    return stream, dict(document, occurred_at=moment.replace(year=moment.year + years).isoformat())
+
+
+def test_an_authorized_edit_dated_decades_back_is_judged_as_of_when_it_came_in() -> None:
+    others = [policy(f"P-BUSY-{n}", 1, "APPLICATION_SUBMITTED", DAY - 5 + n) for n in range(3)]
+    authorized = approved(1, DAY - 10, number="E1", new=NEW_MOBILE)
+    mistyped = typo(edit(4, DAY, with_mobile(NEW_MOBILE)), -30)
+    out = run(confirmed(P) + authorized + others + [mistyped])
+    assert out.alerts == []
+    warned, = [c for c in out.clean if c["event_id"] == f"{P}-p04"]
+    assert "EVENT_TIME_OUTLIER" in [f["rule"] for f in warned["validation"]["findings"]]
+
+
+def test_an_unauthorized_edit_with_a_mistyped_date_is_alerted_without_a_fine() -> None:
+    mistyped = typo(edit(4, DAY, with_mobile(NEW_MOBILE), actor=AGENT), -30)
+    alert, = run(confirmed(P) + [mistyped]).alerts
+    assert alert["alert_type"] == UNAUTHORIZED and alert["penalty"] is None
+    assert alert["evidence"]["event_time_outlier"] is True
+    assert alert["responsible"]["user_id"] == AGENT["user_id"]

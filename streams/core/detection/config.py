@@ -40,7 +40,7 @@ class DetectionConfig(BaseModel):
         "decides a held edit only this much after the grace",
     )
     outlier_after_days: float = Field(
-        default=30.0, gt=0,
+        default=180.0, gt=0,
         description="an event time this far ahead of its partition's stream time or the wall clock, or this far "
         "before its policy's previous event, is an outlier: warned about, and moving no clock",
     )

@@ -166,6 +166,12 @@ def _holder_phone(watch: VisitWatch, holder: Slot | None) -> bool:
     return holder is not None and holder.person is not None and watch.person == holder.person
 
 
+def _judged_at(pending: PendingEdit) -> datetime:
+    """The time a held edit's authorization is judged as of: the time it states, or, when that
+    is far before its policy's previous event (a mistyped year), when it came in."""
+    return max(pending.event_time, pending.due_from or pending.event_time)
+
+
 def _held_quarantine(pending: PendingEdit) -> QuarantineRecord:
     if pending.quarantine_json is None:  # its record, stored beside the state, was not restored
         raise RuntimeError(f"the held record of event {pending.event_id} is missing")
@@ -209,17 +215,18 @@ class PolicyMachine:
             del state.seen[next(iter(state.seen))]
         moment = event.occurred_at
         outlier = timing is not None and timing.outlier
-        due_from = timing.clock if outlier and timing is not None else None
+        clock = timing.clock if timing is not None else moment
+        due_from = clock if clock != moment else None
         step = Step(state)
         if not outlier:
-            state.last_event_at = max(state.last_event_at or moment, moment)
+            state.last_event_at = max(state.last_event_at or clock, clock)
         if isinstance(event, PolicyEvent):
             if not outlier:
-                state.policy_time = max(state.policy_time or moment, moment)
+                state.policy_time = max(state.policy_time or clock, clock)
             self._policy_event(state, verdict, event, now, step, due_from)
         else:
             if not outlier:
-                state.endorsement_time = max(state.endorsement_time or moment, moment)
+                state.endorsement_time = max(state.endorsement_time or clock, clock)
             self._endorsement_event(state, verdict, event, now, step, due_from)
         self._decide_on_own_time(state, now, step)
         return step
@@ -390,7 +397,7 @@ class PolicyMachine:
             kept = baseline(slot) if slot is not None else {}
             if change.field in kept and kept[change.field] == change.new:
                 continue  # a revert to the authorized value: a correction, not an edit
-            found, value = authorized_value(records, change, pending.slots, pending.event_time, config.clock_skew_s,
+            found, value = authorized_value(records, change, pending.slots, _judged_at(pending), config.clock_skew_s,
                                             config.arrival_grace_s, self.adult_age_years)
             if found and value == change.new:
                 if slot is not None:
@@ -410,7 +417,7 @@ class PolicyMachine:
             return
         self._resolve_ledger(state, pending.event_id, passed=False)
         self._quarantine_unauthorized(pending, uncovered, now, step)
-        cutoff = pending.event_time + self._grace
+        cutoff = _judged_at(pending) + self._grace
         step.alert(
             unauthorized_edit_alert(
                 event_id=pending.event_id,
@@ -421,8 +428,12 @@ class PolicyMachine:
                 now=now,
                 changes=uncovered,
                 actor=pending.actor,
-                penalties=self.config.penalties,
+                # A date mistyped into the past leaves when the edit happened uncertain: named,
+                # not fined, until someone has checked it.
+                penalties={} if _judged_at(pending) != pending.event_time else self.config.penalties,
                 evidence={
+                    **({"event_time_outlier": True, "judged_as_of": _judged_at(pending).isoformat()}
+                       if _judged_at(pending) != pending.event_time else {}),
                     "lock_event_id": state.lock_event_id,
                     "lock_at": state.lock_at.isoformat() if state.lock_at else None,
                     "endorsements_on_file": sorted(

@@ -146,7 +146,8 @@ class PendingEdit(BaseModel):
     endorsement_no: str | None = None
     event_time: AwareDatetime
     due_from: AwareDatetime | None = Field(
-        default=None, description="the stream time its wait is measured from when its own time is an outlier")
+        default=None, description="when its wait starts, if not its own time: the wall clock for a record dated "
+        "ahead of it, the time it came in for a record dated far before its policy's previous event")
     held_since: AwareDatetime
     changes: list[ContactChange]
     slots: list[Slot] = Field(default_factory=list, description="the policy's parties right after the edit")
