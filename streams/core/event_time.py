@@ -6,9 +6,11 @@ other, on what it says, but it must not move anybody's clock: not its partition'
 decide other policies' held edits before their authorization is read, or release their holds
 overdue), not its policy's, and it must not make an edit wait for a date years ahead.
 
-- A partition's stream time is the *median of its last three* event times on that topic,
-  never going back: one record far ahead cannot drag it (two in a row of three must agree),
-  and it starts only once three records were read.
+- A partition's stream time is the *median of its last five* event times on that topic,
+  never going back: records far ahead cannot drag it unless three of five consecutive ones
+  agree (a real jump, such as live traffic after a go-live backfill, moves it after three
+  records), and it starts only once five records were read. A date beyond the wall clock by
+  the outlier margin does not enter the window at all.
 - A record dated more than ``outlier_after_days`` ahead of its partition's stream time (or of
   the wall clock), or that far before its own policy's previous event, is an *outlier*: it
   gets an ``EVENT_TIME_OUTLIER`` warning finding and does not advance its policy's clocks.
@@ -34,16 +36,17 @@ from schemas.finding import Finding
 from streams.core.pipeline import Verdict
 
 OUTLIER_RULE = "EVENT_TIME_OUTLIER"
-WINDOW = 3
+WINDOW = 5
 """How many of a topic partition's latest event times its stream time is the median of."""
 
 
-def stream_time(window: Sequence[datetime]) -> datetime | None:
+def stream_time(window: Sequence[datetime], *, final: bool = False) -> datetime | None:
     """The median of a full window (None until it is full): a single outlier in it is neither
-    the median nor able to become it."""
-    if len(window) < WINDOW:
+    the median nor able to become it. ``final``: the input has ended (replay), so the median of
+    whatever the window holds is as far as the topic got."""
+    if not window or (len(window) < WINDOW and not final):
         return None
-    return sorted(window)[WINDOW // 2]
+    return sorted(window)[(len(window) - 1) // 2 if final else WINDOW // 2]
 
 
 @dataclass(frozen=True, slots=True)

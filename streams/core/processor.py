@@ -152,7 +152,9 @@ class Processor:
         emission.verdicts.append((verdict, time.perf_counter() - started))
         if verdict.event is not None:
             stream = record.stream or verdict.stream
-            if stream is not None:
+            # A date beyond the wall clock by the outlier margin is a mistake whatever the
+            # partition says: it does not even enter the stream-time window.
+            if stream is not None and verdict.event.occurred_at <= now + self._outlier_after:
                 task.observe(stream, min(verdict.event.occurred_at, now + self._skew))
         emission.extend(self.punctuate(task, now))
         return emission
@@ -200,7 +202,7 @@ class Processor:
     def finish(self, task: PartitionTask, now: datetime) -> Emission:
         """End of a replay: every held edit is judged; holds on the final stream time."""
         emission = Emission()
-        times = task.times(now)
+        times = task.final_times(now)
         for key in sorted(task.states):
             self._guarded(task, key, now, emission, lambda working: self.machine.finish(working, times, now))
         return emission

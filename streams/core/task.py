@@ -189,6 +189,14 @@ class PartitionTask:
         return StreamTimes(self._safe(Stream.POLICY, self.observed.policy, now),
                            self._safe(Stream.ENDORSEMENT, self.observed.endorsement, now))
 
+    def final_times(self, now: datetime) -> StreamTimes:
+        """Safe stream times at the end of input (replay): the windows not yet full count too."""
+        ends = {stream: stream_time(self.windows[stream], final=True) for stream in Stream}
+        policy = max((t for t in (self.observed.policy, ends[Stream.POLICY]) if t is not None), default=None)
+        endorsement = max((t for t in (self.observed.endorsement, ends[Stream.ENDORSEMENT]) if t is not None),
+                          default=None)
+        return StreamTimes(self._safe(Stream.POLICY, policy, now), self._safe(Stream.ENDORSEMENT, endorsement, now))
+
     def _safe(self, stream: Stream, observed: datetime | None, now: datetime) -> datetime | None:
         if stream in self.idle:
             return max(observed, now) if observed is not None else now

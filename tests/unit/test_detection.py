@@ -198,33 +198,35 @@ def test_a_held_edit_is_judged_when_the_partitions_endorsement_stream_passes_gra
     driver.advance_wall(3600)  # the endorsement topic is not idle: the wall clock decides nothing
     assert driver.read(OutputKind.ALERTS) == []
     # Another policy's endorsements on the same partition: 10 min grace + 5 min lateness, on
-    # the partition's stream time, the median of its last three endorsement times.
+    # the partition's stream time, the median of its last five endorsement times.
     def other(n: int, minutes: float) -> dict:
         return endorsement("P-OTHER", n, "ENDORSEMENT_REQUESTED", minutes, actor=CUSTOMER, number=f"EO{n}")[1]
 
-    for n in (1, 2, 3):
+    for n in range(1, 6):
         driver.pipe(Stream.ENDORSEMENT, other(n, 1440 + 14.9), partition=0)
     assert driver.read(OutputKind.ALERTS) == []
-    driver.pipe(Stream.ENDORSEMENT, other(4, 1440 + 15), partition=0)
-    assert driver.read(OutputKind.ALERTS) == []  # one record at 15 min is not the median yet
-    driver.pipe(Stream.ENDORSEMENT, other(5, 1440 + 15), partition=0)
+    for n in (6, 7):
+        driver.pipe(Stream.ENDORSEMENT, other(n, 1440 + 15), partition=0)
+        assert driver.read(OutputKind.ALERTS) == []  # two of five at 15 min are not the median yet
+    driver.pipe(Stream.ENDORSEMENT, other(8, 1440 + 15), partition=0)
     assert [a["source_event_ids"] for a in driver.read(OutputKind.ALERTS)] == [[f"{P}-p04"]]
 
 
 def test_one_far_future_record_moves_no_clock_and_is_warned_about() -> None:
     """A year typo on another policy's endorsement must not end this edit's grace."""
-    driver = TopologyDriver(start=T0 + timedelta(days=2))
+    driver = TopologyDriver(start=T0 + timedelta(days=400))  # replaying last year's events
     for stream, document in confirmed(P) + [edit()]:
         driver.pipe(stream, document)
 
     def other(n: int, minutes: float) -> dict:
         return endorsement("P-OTHER", n, "ENDORSEMENT_REQUESTED", minutes, actor=CUSTOMER, number=f"EO{n}")[1]
 
-    for n in (1, 2):
+    for n in range(1, 6):
         driver.pipe(Stream.ENDORSEMENT, other(n, 1440 + 1), partition=0)
-    typo = other(3, 1440 + 1 + 365 * 1440)
+    assert driver.tasks[0].observed.endorsement is not None  # the window is full: stream time runs
+    typo = other(6, 1440 + 1 + 200 * 1440)  # 200 days ahead of the partition, not of the wall clock: it counts
     driver.pipe(Stream.ENDORSEMENT, typo, partition=0)
-    driver.pipe(Stream.ENDORSEMENT, other(4, 1440 + 2), partition=0)
+    driver.pipe(Stream.ENDORSEMENT, other(7, 1440 + 2), partition=0)
     assert driver.read(OutputKind.ALERTS) == [] and len(driver.tasks[0].states[P].pending) == 1
     warned, = [c for c in driver.read(OutputKind.ENDORSEMENT_CLEAN) if c["event_id"] == typo["event_id"]]
     assert warned["validation"]["status"] == "PASS_WITH_WARNINGS"

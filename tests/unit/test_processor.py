@@ -235,8 +235,8 @@ def test_a_hold_the_stream_leaves_open_past_its_deadline_is_overdue_once() -> No
     bad = dict(HOLDER, id_no=wrong_check(HOLDER["id_no"]))
     driver = TopologyDriver(start=NOW, detection=DetectionConfig(hold_deadline_days=30))
     driver.pipe(*policy("PO", 1, "APPLICATION_SUBMITTED", 0, holder=bad, **bank))
-    driver.pipe(*policy("PX", 1, "APPLICATION_SUBMITTED", 31 * 1440))  # another policy moves stream time
-    driver.pipe(*policy("PY", 1, "APPLICATION_SUBMITTED", 32 * 1440))
+    for n in range(4):  # other policies move stream time: three of the last five records past the deadline
+        driver.pipe(*policy(f"PX{n}", 1, "APPLICATION_SUBMITTED", (31 + n) * 1440))
     overdue = [a for a in driver.read(OutputKind.ALERTS) if a["alert_type"] == "INTERMEDIARY_CORRECTION_OVERDUE"]
     assert [a["policy_no"] for a in overdue] == ["PO"]
 

@@ -8,6 +8,7 @@ from typing import Any
 from schemas.alert import Alert, AlertChange, Penalty, Responsible
 from schemas.commission import CommissionInstruction
 from schemas.enums import ActorRole, AlertSeverity, AlertType, Channel, CommissionAction
+from streams.core import canonical
 from streams.core.detection.state import CommissionHold, ContactChange, VisitWatch
 from streams.core.labels_zh import field_zh, party_zh
 from streams.core.masking import mask_field
@@ -142,7 +143,7 @@ def wrong_number_alert(
     authorized. ``switched_by``: the unauthorized edit that put the number there, whose
     ``actor`` answers for it; otherwise the visit's own actor does. The id is the visit's."""
     responsible, penalty = penalized(actor, penalties)
-    shown = mask_field("mobile", called)
+    shown = mask_field("mobile", canonical.phone(called) or called)
     how = (f"该号码由{who_zh(responsible)}未经客户授权修改而来" if switched_by else
            f"回访由{who_zh(responsible)}完成，该号码不是投保人确认或授权的手机或固定电话")
     return policy_alert(
