@@ -222,7 +222,7 @@ async def measure_loop(bootstrap: str, settings: Settings, expected: int,
 
 async def changelog_read_s(bootstrap: str, settings: Settings, records: dict[bytes, bytes]) -> float:
     """Seconds for a restart to read ``records`` back from one changelog partition, as the
-    worker does (until fetches come back empty)."""
+    worker does (up to a marker it appends first)."""
     await ensure_topics(settings)
     topic = changelog_topic(settings.app_id)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=1_048_576,
@@ -236,8 +236,8 @@ async def changelog_read_s(bootstrap: str, settings: Settings, records: dict[byt
     started = time.monotonic()
     recovered = await read_partitions(bootstrap, topic, [0])
     elapsed = time.monotonic() - started
-    if len(recovered[0]) != len(records):
-        raise RuntimeError(f"read back {len(recovered[0])} of {len(records)} state records")
+    if len(recovered[0].records) != len(records):
+        raise RuntimeError(f"read back {len(recovered[0].records)} of {len(records)} state records")
     return elapsed
 
 

@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 import faust
 from aiokafka import TopicPartition
@@ -46,6 +47,7 @@ from streams.core.ruleset import RuleSet
 from streams.core.task import PartitionTask, freeze_restored
 from streams.cross_runner import CrossPolicyRunner
 from streams.health import Health
+from streams.local_state import RocksBacking, open_partition_store
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -131,10 +133,15 @@ def build_app(
     def owned() -> set[int]:
         return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_policy_events}
 
+    stores: dict[int, RocksBacking] = {}
+
     def drop(partitions_lost: Iterable[int]) -> None:
         for partition in partitions_lost:
             if tasks.pop(partition, None) is not None:
-                log.info("partition %d revoked: its state is forgotten here", partition)
+                log.info("partition %d revoked: its state is left on local disk for its next assignment", partition)
+            store = stores.pop(partition, None)
+            if store is not None:
+                store.close()
             for stream in Stream:
                 last_record.pop((stream, partition), None)
 
@@ -145,10 +152,25 @@ def build_app(
         new = mine - set(tasks)
         if not new:
             return
-        recovered = await read_partitions(bootstrap, state_topic, new)
-        for partition, records in recovered.items():
+        for partition in new:
+            if partition not in stores:
+                stores[partition] = open_partition_store(settings.data_dir, settings.app_id, partition)
+        checkpoints = {partition: stores[partition].checkpoint() for partition in new}
+        recovered = await read_partitions(bootstrap, state_topic, new, start=checkpoints)
+        stale = [p for p, tail in recovered.items() if checkpoints[p] is not None and tail.last_offset is not None
+                 and tail.last_offset <= checkpoints[p]]  # type: ignore[operator]
+        if stale:
+            # The changelog is not the one the local store was built from (a new topic): rebuild.
+            log.warning("local state of partitions %s is ahead of the changelog: read again in full", stale)
+            for partition in stale:
+                stores[partition].clear()
+            recovered.update(await read_partitions(bootstrap, state_topic, stale))
+        for partition, tail in recovered.items():
             try:
-                tasks[partition] = processor.restore_task(partition, records)
+                tasks[partition] = processor.restore_task(partition, tail.records, backing=stores[partition],
+                                                          cache_size=settings.state_cache_size)
+                if tail.last_offset is not None:
+                    tasks[partition].checkpoint(tail.last_offset)
             except StateVersionError as exc:
                 stop_now(EXIT_STATE_FORMAT, "cannot read the state of partition %d in %s: %s. Run the release "
                          "that wrote it, or start with a new POLICYGUARD_APP_ID.", partition, state_topic, exc)
@@ -189,14 +211,20 @@ def build_app(
         await asyncio.gather(*futures)
 
     async def persist(partitions_touched: Iterable[int]) -> None:
-        futures = []
+        """The batch's state to the changelog; once acknowledged, the local store's checkpoint
+        moves to the last record written."""
+        sent: list[tuple[PartitionTask, list[Any]]] = []
         for partition in partitions_touched:
             task = tasks.get(partition)
             if task is None:
                 continue
-            for key, blob in task.take_dirty().items():
-                futures.append(await app.producer.send(state_topic, key.encode(), blob, partition, None, None))
-        await asyncio.gather(*futures)
+            futures = [await app.producer.send(state_topic, key.encode(), blob, partition, None, None)
+                       for key, blob in task.take_dirty().items()]
+            sent.append((task, futures))
+        for task, futures in sent:
+            acknowledged = await asyncio.gather(*futures)
+            if acknowledged:
+                task.checkpoint(max(metadata.offset for metadata in acknowledged))
 
     async def deliver(emission: Emission, partitions_touched: Iterable[int]) -> None:
         if cross is not None and (emission.observations or cross.pending):

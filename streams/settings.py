@@ -123,7 +123,14 @@ class Settings(BaseSettings):
         description="largest record PolicyGuard writes (the broker's message.max.bytes); larger outputs are quarantined",
     )
     rules_file: str | None = Field(default=None, description="TOML rules configuration; unset: the contract's defaults")
-    data_dir: str = Field(default="policyguard-data", description="Faust's local state directory")
+    data_dir: str = Field(
+        default="policyguard-data",
+        description="local state directory: each owned partition's policy states on disk (RocksDB), kept across "
+        "restarts so only the changelog written since is read back",
+    )
+    state_cache_size: int = Field(
+        default=100_000, ge=100, description="parsed policy states kept in memory per partition (the rest are on disk)"
+    )
     metrics_host: str = Field(default="0.0.0.0", description="address /metrics listens on")
     metrics_port: int = Field(default=9464, ge=0, le=65535, description="0 disables /metrics")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",

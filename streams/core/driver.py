@@ -37,15 +37,19 @@ class TopologyDriver:
         partitions: int = 1,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         cross: CrossPolicyRunner | None = None,
+        state_cache_size: int | None = None,
     ) -> None:
-        """``cross``: run the cross-policy stage after every record, as a worker after every batch."""
+        """``cross``: run the cross-policy stage after every record, as a worker after every batch;
+        ``state_cache_size``: parsed states kept per partition (None: all)."""
+        self.state_cache_size = state_cache_size
         self.cross = cross
         self._loop = asyncio.new_event_loop() if cross is not None else None
         self.processor = Processor(ruleset or RuleSet.default(), detection, max_message_bytes=max_message_bytes,
                                    cross=cross.stage if cross is not None else None)
         self.partitions = partitions
         self.now = start
-        self.tasks: dict[int, PartitionTask] = {p: self.processor.new_task(p) for p in range(partitions)}
+        self.tasks: dict[int, PartitionTask] = {p: self.processor.new_task(p, cache_size=state_cache_size)
+                                                for p in range(partitions)}
         self.changelog: dict[int, dict[bytes, bytes]] = {p: {} for p in range(partitions)}
         self.outputs: list[Output] = []
         self.stage_errors: Counter[str] = Counter()
@@ -98,7 +102,8 @@ class TopologyDriver:
     def restart(self) -> None:
         """A new worker recovering every partition from what was persisted."""
         self.tasks = {
-            p: self.processor.restore_task(p, dict(records)) for p, records in self.changelog.items()
+            p: self.processor.restore_task(p, dict(records), cache_size=self.state_cache_size)
+            for p, records in self.changelog.items()
         }
 
     # -- output ------------------------------------------------------------------------

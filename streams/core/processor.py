@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -27,6 +27,7 @@ from streams.core.origin import Origin, Stream
 from streams.core.outputs import Output, OutputTooLarge, cut_quarantine, fit, quarantine_output
 from streams.core.pipeline import Verdict, build_quarantine, process_record
 from streams.core.ruleset import RuleSet
+from streams.core.state_store import Backing, StateStore
 from streams.core.task import PartitionTask
 
 log = logging.getLogger(__name__)
@@ -106,12 +107,19 @@ class Processor:
         self._skew = timedelta(seconds=self.machine.config.clock_skew_s)
         self._outlier_after = timedelta(days=self.machine.config.outlier_after_days)
 
-    def new_task(self, partition: int = 0, states: dict[str, PolicyState] | None = None) -> PartitionTask:
-        return PartitionTask(self.machine, partition, states, lateness_s=self.machine.config.max_lateness_s)
+    def new_task(self, partition: int = 0, states: dict[str, PolicyState] | None = None, *,
+                 backing: Backing | None = None, cache_size: int | None = None) -> PartitionTask:
+        """An empty task (``states``: given as models), its states on ``backing`` (a dict by default)
+        with at most ``cache_size`` of them parsed at once (None: all)."""
+        store = StateStore(backing, cache_size=cache_size, parsed=states)
+        return PartitionTask(self.machine, partition, store, lateness_s=self.machine.config.max_lateness_s)
 
-    def restore_task(self, partition: int, records: dict[bytes, bytes]) -> PartitionTask:
-        """A partition's task from its changelog records (StateVersionError on an unknown format)."""
-        return PartitionTask.restore(self.machine, partition, records, lateness_s=self.machine.config.max_lateness_s)
+    def restore_task(self, partition: int, records: Mapping[bytes, bytes | None], *, backing: Backing | None = None,
+                     cache_size: int | None = None) -> PartitionTask:
+        """A partition's task from its changelog records applied over ``backing`` (StateVersionError
+        on an unknown format)."""
+        return PartitionTask.restore(self.machine, partition, records, lateness_s=self.machine.config.max_lateness_s,
+                                     backing=backing, cache_size=cache_size)
 
     # -- inputs ------------------------------------------------------------------------
 

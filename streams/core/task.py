@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -18,7 +18,7 @@ from streams.core.detection.state import PAYLOAD_FIELDS, STATE_VERSION, Clock
 from streams.core.due_index import DueIndex
 from streams.core.event_time import WINDOW, stream_time
 from streams.core.origin import Stream
-from streams.core.state_store import StateStore
+from streams.core.state_store import DERIVED, Backing, MemoryBacking, StateStore, is_policy_key
 
 STREAM_TIMES_KEY = "\x00stream-times"
 """The changelog key of a partition's stream times; a policy_no never holds a control character."""
@@ -34,6 +34,37 @@ def held_policy(key: str) -> str:
     return key.split(HELD_MARK, 1)[0]
 
 
+INDEX_PREFIX = DERIVED + "due\x00"
+"""Backing-store key prefix of a policy's deadlines and open hold (only policies that have any)."""
+HELD_PREFIX = DERIVED + "held\x00"
+"""Backing-store key prefix of the held edits' records (their changelog key follows)."""
+CHECKPOINT_KEY = DERIVED + "checkpoint"
+"""The changelog offset the backing store has everything up to (written by the worker)."""
+
+
+def derived(key: str, value: bytes | None) -> dict[str, bytes | None]:
+    """What a changelog record writes to the backing store: itself (a held edit's record under
+    its prefix) and, for a policy, its index entry (StateVersionError for a state whose format
+    this release cannot read, when it has no index entry to go by)."""
+    if HELD_MARK in key:
+        return {HELD_PREFIX + key: value}
+    if not is_policy_key(key):
+        return {key: value}
+    entry: bytes | None = None
+    if value is not None:
+        peeked = _peek(value)
+        if peeked is None:
+            raise _Unindexed(key)
+        due, channel = peeked
+        if due or channel is not None:
+            entry = _encode_entry(due, channel)
+    return {key: value, INDEX_PREFIX + key: entry}
+
+
+class _Unindexed(Exception):
+    """A stored state without an index entry: it must be parsed to be indexed."""
+
+
 class PartitionTask:
     def __init__(
         self,
@@ -44,11 +75,10 @@ class PartitionTask:
         windows: dict[Stream, list[datetime]] | None = None,
         *,
         lateness_s: float = 0.0,
-        blobs: dict[str, bytes] | None = None,
         indexed: dict[str, tuple[dict[Clock, datetime], str | None]] | None = None,
         payloads: dict[str, bytes] | None = None,
     ) -> None:
-        """``indexed``: the deadlines and hold channel of states not parsed yet (restore);
+        """``indexed``: the deadlines and hold channel of stored states, not parsed (restore);
         ``payloads``: the held edits' records, stored beside their states (restore)."""
         self.machine = machine
         self.partition = partition
@@ -58,11 +88,8 @@ class PartitionTask:
         self.held_of: dict[str, set[str]] = {}
         for key in self.payloads:
             self.held_of.setdefault(held_policy(key), set()).add(key.rsplit("\x00", 1)[1])
-        self.states: StateStore = states if isinstance(states, StateStore) else StateStore(dict(states or {}))
+        self.states: StateStore = states if isinstance(states, StateStore) else StateStore(parsed=dict(states or {}))
         self.states.on_parse = self.attach
-        self.blobs: dict[str, bytes] = blobs if blobs is not None else {}
-        """Each policy's state as last committed (its changelog value): the restore point when a
-        stage fails half-way, kept rather than serialised again before every event."""
         self.observed = observed or StreamTimes()
         """Each topic's stream time: the median of its latest event times, never going back."""
         self.windows: dict[Stream, list[datetime]] = {stream: list(windows.get(stream, [])) if windows else []
@@ -75,17 +102,15 @@ class PartitionTask:
         """Policies with an open commission hold → its channel: the gauge is recounted from
         this, in O(holds) rather than O(all state)."""
         indexed = indexed or {}
-        for key in self.states:
-            if key in indexed:
-                deadlines, hold_channel = indexed[key]
-                self.index.set(key, deadlines)
-                if hold_channel is not None:
-                    self.holds[key] = hold_channel
-            else:
+        for key, (deadlines, hold_channel) in indexed.items():
+            self.index.set(key, deadlines)
+            if hold_channel is not None:
+                self.holds[key] = hold_channel
+        for key in list(self.states.parsed_keys()):
+            if key not in indexed:
                 state = self.states[key]
                 self.index.set(key, machine.deadlines(state))
                 self._track_hold(key, state)
-        self._dirty: dict[str, bytes | None] = {}
         self._times_dirty = False
 
     def commit(self, key: str, state: PolicyState | None, blob: bytes | None,
@@ -93,18 +118,17 @@ class PartitionTask:
         """Adopt a policy's next state (None: forget it) and remember to persist it.
         ``deadlines``: the state's, when the caller has them already (they are in its blob)."""
         if state is None:
-            self.states.pop(key, None)
-            self.blobs.pop(key, None)
+            if key in self.states:
+                del self.states[key]
+            self.states.commit(key, None)
             self.index.discard(key)
         else:
+            if deadlines is None:
+                deadlines = self.machine.deadlines(state)
             self.states[key] = state
-            if blob is not None:
-                self.blobs[key] = blob
-            else:
-                self.blobs.pop(key, None)
-            self.index.set(key, deadlines if deadlines is not None else self.machine.deadlines(state))
+            self.states.commit(key, blob if blob is not None else state.to_json(due=deadlines))
+            self.index.set(key, deadlines)
         self._track_hold(key, state)
-        self._dirty[key] = blob
         self._store_held(key, state)
 
     def _store_held(self, key: str, state: PolicyState | None) -> None:
@@ -116,12 +140,14 @@ class PartitionTask:
                 value = getattr(current[event_id], field)
                 if value is not None:
                     name = held_key(key, event_id, field)
-                    self.payloads[name] = self._dirty[name] = value.encode()
+                    encoded = value.encode()
+                    self.payloads[name] = encoded
+                    self.states.commit(name, encoded)
         for event_id in before - current.keys():
             for field in PAYLOAD_FIELDS:
                 name = held_key(key, event_id, field)
                 if self.payloads.pop(name, None) is not None:
-                    self._dirty[name] = None
+                    self.states.commit(name, None)
         if current:
             self.held_of[key] = set(current)
         else:
@@ -152,9 +178,9 @@ class PartitionTask:
 
     def blob_of(self, key: str) -> bytes | None:
         """The policy's committed state, serialised (None: no state)."""
-        blob = self.blobs.get(key)
+        blob = self.states.stored(key)
         if blob is None and key in self.states:
-            blob = self.blobs[key] = self.states[key].to_json()
+            blob = self.states[key].to_json()  # given to the task as a model, never committed
         return blob
 
     def observe(self, stream: Stream, moment: datetime) -> None:
@@ -203,51 +229,113 @@ class PartitionTask:
         return observed - self.lateness if observed is not None else None
 
     def take_dirty(self) -> dict[str, bytes | None]:
-        """The records to persist since the last call: policy states (None deletes) and the
-        partition's stream times."""
-        dirty, self._dirty = self._dirty, {}
+        """The records to persist since the last call (policy states, None deleting; held
+        edits' records; the partition's stream times), moved to the backing store with what
+        derives from them. Called once the outputs they account for are acknowledged: the
+        backing store never holds a state whose outputs were not sent."""
+        dirty = self.states.take_unflushed()
         if self._times_dirty:
             dirty[STREAM_TIMES_KEY] = encode_times(self.observed, self.windows)
             self._times_dirty = False
+        writes: dict[str, bytes | None] = {}
+        for key, value in dirty.items():
+            writes.update(self._derived(key, value))
+        if writes:
+            self.states.backing.write(writes)
         return dirty
 
+    def _derived(self, key: str, value: bytes | None) -> dict[str, bytes | None]:
+        try:
+            return derived(key, value)
+        except _Unindexed:
+            state = self.states[key]
+            return {key: value, INDEX_PREFIX + key: _encode_entry(self.machine.deadlines(state), state.hold_channel)}
+
+    def checkpoint(self, offset: int) -> None:
+        """The changelog offset up to which the backing store holds everything."""
+        self.states.backing.write({CHECKPOINT_KEY: str(offset).encode()})
+
     @classmethod
-    def restore(cls, machine: PolicyMachine, partition: int, records: dict[bytes, bytes], *,
-                lateness_s: float = 0.0) -> PartitionTask:
-        """From a changelog partition's latest records (raises StateVersionError on a format
-        this release cannot read).
+    def restore(cls, machine: PolicyMachine, partition: int, records: Mapping[bytes, bytes | None], *,
+                lateness_s: float = 0.0, backing: Backing | None = None, cache_size: int | None = None,
+                ) -> PartitionTask:
+        """From a changelog partition's latest records, applied over ``backing`` (empty by
+        default; the worker's local store holds what it had up to its checkpoint). Raises
+        StateVersionError on a format this release cannot read.
 
         States are indexed from the deadlines stored beside them and parsed on first use; a
         record without them (or with a version this release does not write) is parsed now.
         """
-        parsed: dict[str, PolicyState] = {}
-        unparsed: dict[str, bytes] = {}
-        blobs: dict[str, bytes] = {}
-        indexed: dict[str, tuple[dict[Clock, datetime], str | None]] = {}
-        observed = StreamTimes()
-        windows: dict[Stream, list[datetime]] = {}
-        payloads: dict[str, bytes] = {}
+        backing = backing if backing is not None else MemoryBacking()
+        parsed = apply_changelog(backing, records, machine)
+        return cls.from_backing(machine, partition, backing, lateness_s=lateness_s, cache_size=cache_size,
+                                parsed=parsed)
+
+    @classmethod
+    def from_backing(cls, machine: PolicyMachine, partition: int, backing: Backing, *, lateness_s: float = 0.0,
+                     cache_size: int | None = None, parsed: dict[str, PolicyState] | None = None) -> PartitionTask:
+        """The task over a backing store, from its derived entries alone: the deadline index
+        and the held edits' records (a prefix scan each), never every state."""
         with paused_gc():
-            for raw_key, value in records.items():
-                key = raw_key.decode("utf-8")
-                if key == STREAM_TIMES_KEY:
-                    observed, windows = decode_times(value)
-                    continue
-                if HELD_MARK in key:
-                    payloads[key] = value
-                    continue
-                blobs[key] = value
-                peeked = _peek(value)
-                if peeked is None:
-                    parsed[key] = PolicyState.from_json(value)
-                else:
-                    unparsed[key] = value
-                    indexed[key] = peeked
-            task = cls(machine, partition, StateStore(parsed, unparsed), observed, windows, lateness_s=lateness_s,
-                       blobs=blobs, indexed=indexed, payloads=payloads)
-            for key, state in parsed.items():
+            times = backing.get(STREAM_TIMES_KEY)
+            observed, windows = decode_times(times) if times is not None else (StreamTimes(), {})
+            indexed: dict[str, tuple[dict[Clock, datetime], str | None]] = {}
+            for key, entry in backing.scan(INDEX_PREFIX):
+                peeked = _decode_entry(entry)
+                if peeked is not None:
+                    indexed[key[len(INDEX_PREFIX):]] = peeked
+            payloads = {key[len(HELD_PREFIX):]: value for key, value in backing.scan(HELD_PREFIX)}
+            states = StateStore(backing, cache_size=cache_size, parsed=parsed)
+            task = cls(machine, partition, states, observed, windows, lateness_s=lateness_s, indexed=indexed,
+                       payloads=payloads)
+            for key, state in (parsed or {}).items():
                 task.attach(key, state)
             return task
+
+
+def apply_changelog(backing: Backing, records: Mapping[bytes, bytes | None],
+                    machine: PolicyMachine) -> dict[str, PolicyState]:
+    """Write changelog records (a None value deletes) to a backing store with what derives from
+    them; the states that had to be parsed to be indexed are returned, parsed."""
+    parsed: dict[str, PolicyState] = {}
+    writes: dict[str, bytes | None] = {}
+    with paused_gc():
+        for raw_key, value in records.items():
+            key = raw_key.decode("utf-8")
+            if key == RESTORE_MARKER:
+                continue
+            try:
+                writes.update(derived(key, value))
+            except _Unindexed:
+                assert value is not None
+                state = parsed[key] = PolicyState.from_json(value)
+                writes.update({key: value, INDEX_PREFIX + key: _encode_entry(
+                    machine.deadlines(state), state.hold_channel)})
+    backing.write(writes)
+    return parsed
+
+
+RESTORE_MARKER = "\x00restore-marker"
+"""A changelog key a worker writes before reading a partition back: seeing its own marker again
+is how it knows it read everything written before (tansu under-reports end offsets)."""
+
+
+def _encode_entry(due: dict[Clock, datetime], channel: str | None) -> bytes | None:
+    if not due and channel is None:
+        return None
+    entry: dict[str, object] = {"due": {clock.value: at.isoformat() for clock, at in due.items()}}
+    if channel is not None:
+        entry["hold"] = channel
+    return json.dumps(entry, separators=(",", ":")).encode()
+
+
+def _decode_entry(raw: bytes) -> tuple[dict[Clock, datetime], str | None] | None:
+    try:
+        entry = json.loads(raw)
+        return ({Clock(clock): datetime.fromisoformat(at) for clock, at in entry["due"].items()},
+                entry.get("hold"))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 _INDEX_ENTRY = json.JSONDecoder()

@@ -92,3 +92,82 @@ def test_a_stored_state_that_cannot_be_read_costs_its_policys_events_not_the_par
     assert record["errors"] == ["state: StateVersionError"]
     assert [c["event_id"] for c in driver.read(OutputKind.POLICY_CLEAN)] == ["a1", "b1", "b2"]
     assert driver.stage_errors["state"] == 1
+
+
+# -- bounded memory and the local store ----------------------------------------------------------
+
+
+def _outputs(driver: TopologyDriver) -> list[bytes]:
+    return [output.value for output in driver.outputs]
+
+
+def test_a_cache_of_two_parsed_states_gives_every_answer_an_unbounded_one_gives() -> None:
+    """States evicted from memory are parsed again from their committed bytes (held edits'
+    records included): the outputs are byte for byte the same."""
+    unbounded, bounded = TopologyDriver(start=NOW), TopologyDriver(start=NOW, state_cache_size=2)
+    for driver in (unbounded, bounded):
+        _pipe(driver, EVENTS)
+        driver.finish()
+    assert bounded.tasks[0].states.parsed <= 2 < unbounded.tasks[0].states.parsed
+    assert _outputs(bounded) == _outputs(unbounded) and _outputs(bounded)
+
+
+def test_a_worker_restarts_from_its_local_store_and_the_changelog_written_since(tmp_path) -> None:
+    """RocksDB on local disk: the states before the checkpoint come from the store, only what was
+    written after it from the changelog; the answers are those of a run that never stopped."""
+    from streams.core.processor import InputRecord, Processor
+    from streams.core.ruleset import RuleSet
+    from streams.core.task import PartitionTask
+    from streams.local_state import RocksBacking
+    from tests.oracle import encode as as_bytes
+
+    def records(events: list) -> list[InputRecord]:
+        from streams.core.origin import Origin
+        return [InputRecord(as_bytes(document), Origin(topic=f"{stream.value}-events", partition=0, offset=i), stream)
+                for i, (stream, document) in enumerate(events)]
+
+    processor = Processor(RuleSet.default())
+    inputs = records(EVENTS)
+    third = len(inputs) // 3
+
+    straight = processor.new_task(0)
+    expected = [o.value for r in inputs for o in processor.process(straight, r, NOW).outputs]
+    expected += [o.value for o in processor.finish(straight, NOW).outputs]
+
+    changelog: list[tuple[str, bytes | None]] = []
+    store = RocksBacking(tmp_path / "p0")
+    task = processor.new_task(0, backing=store, cache_size=3)
+    got: list[bytes] = []
+    for i, record in enumerate(inputs[: 2 * third]):
+        got += [o.value for o in processor.process(task, record, NOW).outputs]
+        changelog += list(task.take_dirty().items())
+        if i == third:
+            task.checkpoint(len(changelog) - 1)  # acknowledged up to here; the rest were written after
+    checkpoint = store.checkpoint()
+    assert checkpoint is not None and checkpoint < len(changelog) - 1
+    store.close()
+
+    reopened = RocksBacking(tmp_path / "p0")
+    assert reopened.checkpoint() == checkpoint
+    tail = {key.encode(): value for key, value in changelog[checkpoint + 1:]}
+    task = PartitionTask.restore(processor.machine, 0, tail, backing=reopened, cache_size=3,
+                                 lateness_s=processor.machine.config.max_lateness_s)
+    assert task.states.parsed <= 3
+    for record in inputs[2 * third:]:
+        got += [o.value for o in processor.process(task, record, NOW).outputs]
+    got += [o.value for o in processor.finish(task, NOW).outputs]
+    assert got == expected
+    reopened.close()
+
+
+def test_a_local_store_held_by_another_process_is_not_shared(tmp_path) -> None:
+    from streams.local_state import open_partition_store
+
+    first = open_partition_store(str(tmp_path), "app", 3)
+    second = open_partition_store(str(tmp_path), "app", 3)  # the same directory, still open
+    try:
+        assert second.scratch and second.path != first.path and second.checkpoint() is None
+    finally:
+        second.close()
+        first.close()
+    assert not second.path.exists()
