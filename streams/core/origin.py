@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -20,3 +21,6 @@ class Origin:
     key: bytes | None = None
     file: str | None = None
     line: int | None = None
+    timestamp: datetime | None = None
+    """The Kafka record's timestamp: the time its outputs are stamped with (``validated_at``,
+    ``quarantined_at``, ``detected_at``), so a re-delivered record gives byte-identical outputs."""

@@ -124,8 +124,12 @@ class Processor:
     # -- inputs ------------------------------------------------------------------------
 
     def process(self, task: PartitionTask, record: InputRecord, now: datetime) -> Emission:
-        """Judge one record, then decide whatever its stream time made due in the partition."""
+        """Judge one record, then decide whatever its stream time made due in the partition.
+
+        The record's outputs are stamped with its own timestamp when it has one (live), never
+        with when it happened to be processed: a re-delivery gives the same bytes."""
         emission = Emission()
+        wall, now = now, record.origin.timestamp or now
         started = time.perf_counter()
         verdict = self._judge(record, now)
         stage = "state"  # reading the policy's stored state (parsed on first use)
@@ -164,7 +168,7 @@ class Processor:
             # partition says: it does not even enter the stream-time window.
             if stream is not None and verdict.event.occurred_at <= now + self._outlier_after:
                 task.observe(stream, min(verdict.event.occurred_at, now + self._skew))
-        emission.extend(self.punctuate(task, now))
+        emission.extend(self.punctuate(task, wall))
         return emission
 
     def _timing(self, task: PartitionTask, record: InputRecord, verdict: Verdict, previous: PolicyState | None,

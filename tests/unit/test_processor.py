@@ -266,3 +266,36 @@ def test_open_holds_are_tracked_per_policy_as_they_open_and_close_and_after_a_re
     for stream, document in rest:
         driver.pipe(stream, encode(document), key=document["policy_no"].encode())
     assert driver.tasks[0].holds == {}
+
+
+def test_a_redelivered_batch_gives_byte_identical_outputs_whenever_it_is_processed_again() -> None:
+    """Live, outputs are stamped with the record's own timestamp and a held decision with the
+    moment it fell due: a batch read again after a crash, minutes later, produces the same bytes
+    (poison, clean, held and decided edits, alerts and instructions alike)."""
+    from streams.core.origin import Origin
+    from streams.core.processor import InputRecord, Processor
+    from streams.core.ruleset import RuleSet
+
+    events = in_time_order([event for case in cases("RD").values() for event in case.events])
+    produced = datetime(2024, 8, 1, tzinfo=UTC)
+    inputs = [InputRecord(raw, Origin(topic=f"{stream.value}-events", partition=0, offset=i,
+                                      timestamp=produced + timedelta(seconds=i)), stream)
+              for i, (stream, raw) in enumerate([(s, encode(d)) for s, d in events] + mixed(40, seed=3))]
+    processor = Processor(RuleSet.default())
+    first_half = len(inputs) // 2
+
+    def batch_outputs(task, wall: datetime) -> list[bytes]:  # noqa: ANN001
+        out = [o.value for r in inputs[first_half:] for o in processor.process(task, r, wall).outputs]
+        task.idle = frozenset(Stream)  # caught up: the wall clock decides what is still held
+        return out + [o.value for o in processor.punctuate(task, wall + timedelta(days=60)).outputs]
+
+    task = processor.new_task(0)
+    for record in inputs[:first_half]:
+        processor.process(task, record, produced)
+    changelog = {key.encode(): value for key, value in task.take_dirty().items() if value is not None}
+
+    once = batch_outputs(processor.restore_task(0, changelog), datetime(2024, 8, 2, tzinfo=UTC))
+    again = batch_outputs(processor.restore_task(0, changelog), datetime(2024, 9, 30, 13, 7, tzinfo=UTC))
+    assert once == again
+    kinds = {json.loads(value).get("reason") or json.loads(value).get("alert_type") for value in once}
+    assert {"DECODE_ERROR", "UNAUTHORIZED_EDIT", "UNAUTHORIZED_CONTACT_EDIT"} <= kinds

@@ -407,6 +407,9 @@ class PolicyMachine:
         return uncovered
 
     def _decide(self, state: PolicyState, pending: PendingEdit, now: datetime, step: Step) -> None:
+        """Judge a held edit. What it emits is stamped with the moment it fell due (event time),
+        not when it was judged: a re-run or a re-delivery gives the same bytes."""
+        now = self._due(pending)
         if pending.endorsement_no is not None:
             self._decide_endorsement(state, pending, now, step)
             return
@@ -707,7 +710,7 @@ class PolicyMachine:
         if self._overdue_blocked(state, hold):
             return
         hold.overdue_alerted = True
-        step.alert(overdue_alert(state.policy_no, hold, now, self.config.hold_deadline_days))
+        step.alert(overdue_alert(state.policy_no, hold, hold.deadline, self.config.hold_deadline_days))
 
     @staticmethod
     def _overdue_blocked(state: PolicyState, hold: CommissionHold) -> bool:
