@@ -30,7 +30,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -144,12 +144,16 @@ def build_app(
                 store.close()
             for stream in Stream:
                 last_record.pop((stream, partition), None)
+                consumed.pop((stream, partition), None)
 
     async def reconcile() -> None:
         """Tasks follow the assignment: forget lost partitions, recover new ones."""
         mine = owned()
-        drop(set(tasks) - mine)
+        lost = set(tasks) - mine
+        drop(lost)
         new = mine - set(tasks)
+        if lost:
+            restart_idle_clocks()  # a rebalance: idleness starts over
         if not new:
             return
         for partition in new:
@@ -177,6 +181,8 @@ def build_app(
             started = time.monotonic()
             for stream in Stream:
                 last_record[(stream, partition)] = started
+                consumed.pop((stream, partition), None)
+        restart_idle_clocks()
         freeze_restored()
         recount_holds()
 
@@ -186,15 +192,35 @@ def build_app(
 
     topic_of_stream = {stream: topic for topic, stream in stream_of_topic.items()}
 
-    def mark_idle(task: PartitionTask) -> None:
-        """A topic partition is caught up once a fetch has answered for it (its high watermark
-        is known) and no record has come from it for ``idle_after_s``."""
+    consumed: dict[tuple[Stream, int], int] = {}
+    """The offset after the last record processed per topic partition (this process's own)."""
+    last_sweep = time.monotonic()
+
+    def restart_idle_clocks() -> None:
+        """Time this process did not run (a stall, a long pause, a rebalance) is no quiet: a
+        topic partition's idle time starts over."""
+        now = time.monotonic()
+        for position in list(last_record):
+            last_record[position] = now
+        for task in tasks.values():
+            task.idle = frozenset()
+
+    async def mark_idle(task: PartitionTask) -> None:
+        """A topic partition is idle, and the wall clock may stand in for its stream time, only
+        when it is caught up — every record up to its end processed here (its end known from a
+        fetch; when nothing was processed yet, the consumer's position at the end) — and no record
+        has come for ``idle_after_s`` of time this process was running."""
         now = time.monotonic()
         idle = set()
         for stream in Stream:
             position = (stream, task.partition)
-            if _highwater(app, TopicPartition(topic_of_stream[stream], task.partition)) is None:
-                last_record[position] = now  # not fetched yet: the idle clock has not started
+            tp = TopicPartition(topic_of_stream[stream], task.partition)
+            end = _highwater(app, tp)
+            done = consumed.get(position)
+            if done is None and end is not None:
+                done = await _position(app, tp)
+            if end is None or done is None or done < end:
+                last_record[position] = now  # records wait unread (or the end is unknown): not quiet
             elif now - last_record.get(position, now) >= settings.idle_after_s:
                 idle.add(stream)
         task.idle = frozenset(idle)
@@ -261,11 +287,12 @@ def build_app(
                             continue  # revoked meanwhile: its new owner reads it again
                         stream = stream_of_topic[message.topic]
                         last_record[(stream, message.partition)] = time.monotonic()
-                        mark_idle(task)
+                        consumed[(stream, message.partition)] = message.offset + 1
+                        task.idle = task.idle - {stream}  # a record came: that topic is not idle
                         record = InputRecord(
                             message.value or b"",  # a tombstone (null value) is judged as empty bytes
                             Origin(topic=message.topic, partition=message.partition, offset=message.offset,
-                                   key=message.key),
+                                   key=message.key, timestamp=_record_time(message.timestamp)),
                             stream,
                         )
                         emitted = processor.process(task, record, clock())
@@ -286,9 +313,15 @@ def build_app(
     async def sweep() -> None:
         """Held edits, overdue holds and retention, as stream time (or an idle topic's wall
         clock) reaches them: O(what is due)."""
-        nonlocal last_recount
+        nonlocal last_recount, last_sweep
         health.beat()
+        now = time.monotonic()
+        if now - last_sweep > STALL_FACTOR * settings.timer_interval_s + STALL_SLACK_S:
+            log.warning("worker did not run for %.1f s: the topics' idle time starts over", now - last_sweep)
+            restart_idle_clocks()
+        last_sweep = now
         if app.rebalancing:
+            restart_idle_clocks()
             return
         try:
             async with lock:
@@ -296,7 +329,7 @@ def build_app(
                 health.ready()
                 emission = Emission()
                 for task in tasks.values():
-                    mark_idle(task)
+                    await mark_idle(task)
                     emission.extend(processor.punctuate(task, clock()))
                 await deliver(emission, list(tasks))
                 if time.monotonic() - last_recount >= HOLD_RECOUNT_S:
@@ -307,6 +340,29 @@ def build_app(
                      type(exc).__name__, exc)
 
     return app
+
+
+STALL_FACTOR = 3
+STALL_SLACK_S = 2.0
+"""A gap between two sweeps longer than this many intervals plus the slack is a stall."""
+
+
+def _record_time(seconds: float | None) -> datetime | None:
+    """A Kafka record's timestamp (Faust gives seconds; none or not set: None)."""
+    if seconds is None or seconds <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+async def _position(app: faust.App, tp: TopicPartition) -> int | None:
+    try:
+        position = await app.consumer.position(tp)
+    except Exception:  # noqa: BLE001 - unknown means not caught up, never a stopped worker
+        return None
+    return position if isinstance(position, int) else None
 
 
 def _highwater(app: faust.App, tp: TopicPartition) -> int | None:
