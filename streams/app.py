@@ -47,6 +47,7 @@ from streams.core.ruleset import RuleSet
 from streams.core.task import PartitionTask, freeze_restored
 from streams.cross_runner import CrossPolicyRunner
 from streams.health import Health
+from streams.idle import IdleClocks
 from streams.local_state import RocksBacking, open_partition_store
 from streams.settings import Settings
 
@@ -127,7 +128,7 @@ def build_app(
     processor = Processor(ruleset, detection or settings.detection, max_message_bytes=settings.max_message_bytes,
                           cross=cross.stage if cross is not None else None)
     tasks: dict[int, PartitionTask] = {}
-    last_record: dict[tuple[Stream, int], float] = {}
+    clocks = IdleClocks(settings.idle_after_s, STALL_FACTOR * settings.timer_interval_s + STALL_SLACK_S)
     lock = asyncio.Lock()  # the agent, the timer and a revoke never interleave on the tasks
 
     def owned() -> set[int]:
@@ -143,8 +144,7 @@ def build_app(
             if store is not None:
                 store.close()
             for stream in Stream:
-                last_record.pop((stream, partition), None)
-                consumed.pop((stream, partition), None)
+                clocks.forget((stream, partition))
 
     async def reconcile() -> None:
         """Tasks follow the assignment: forget lost partitions, recover new ones."""
@@ -180,8 +180,7 @@ def build_app(
                          "that wrote it, or start with a new POLICYGUARD_APP_ID.", partition, state_topic, exc)
             started = time.monotonic()
             for stream in Stream:
-                last_record[(stream, partition)] = started
-                consumed.pop((stream, partition), None)
+                clocks.start((stream, partition), started)
         restart_idle_clocks()
         freeze_restored()
         recount_holds()
@@ -192,36 +191,22 @@ def build_app(
 
     topic_of_stream = {stream: topic for topic, stream in stream_of_topic.items()}
 
-    consumed: dict[tuple[Stream, int], int] = {}
-    """The offset after the last record processed per topic partition (this process's own)."""
-    last_sweep = time.monotonic()
-
     def restart_idle_clocks() -> None:
-        """Time this process did not run (a stall, a long pause, a rebalance) is no quiet: a
-        topic partition's idle time starts over."""
-        now = time.monotonic()
-        for position in list(last_record):
-            last_record[position] = now
+        """A rebalance or a stall: no topic partition is idle, and its idle time starts over."""
+        clocks.restart(time.monotonic())
         for task in tasks.values():
             task.idle = frozenset()
 
     async def mark_idle(task: PartitionTask) -> None:
-        """A topic partition is idle, and the wall clock may stand in for its stream time, only
-        when it is caught up — every record up to its end processed here (its end known from a
-        fetch; when nothing was processed yet, the consumer's position at the end) — and no record
-        has come for ``idle_after_s`` of time this process was running."""
+        """Which of the partition's topics are idle (streams.idle): caught up and quiet."""
         now = time.monotonic()
         idle = set()
         for stream in Stream:
             position = (stream, task.partition)
             tp = TopicPartition(topic_of_stream[stream], task.partition)
             end = _highwater(app, tp)
-            done = consumed.get(position)
-            if done is None and end is not None:
-                done = await _position(app, tp)
-            if end is None or done is None or done < end:
-                last_record[position] = now  # records wait unread (or the end is unknown): not quiet
-            elif now - last_record.get(position, now) >= settings.idle_after_s:
+            fetched = await _position(app, tp) if position not in clocks.consumed and end is not None else None
+            if clocks.idle(position, end, fetched, now):
                 idle.add(stream)
         task.idle = frozenset(idle)
 
@@ -286,8 +271,7 @@ def build_app(
                         if task is None:
                             continue  # revoked meanwhile: its new owner reads it again
                         stream = stream_of_topic[message.topic]
-                        last_record[(stream, message.partition)] = time.monotonic()
-                        consumed[(stream, message.partition)] = message.offset + 1
+                        clocks.record((stream, message.partition), message.offset, time.monotonic())
                         task.idle = task.idle - {stream}  # a record came: that topic is not idle
                         record = InputRecord(
                             message.value or b"",  # a tombstone (null value) is judged as empty bytes
@@ -313,13 +297,12 @@ def build_app(
     async def sweep() -> None:
         """Held edits, overdue holds and retention, as stream time (or an idle topic's wall
         clock) reaches them: O(what is due)."""
-        nonlocal last_recount, last_sweep
+        nonlocal last_recount
         health.beat()
-        now = time.monotonic()
-        if now - last_sweep > STALL_FACTOR * settings.timer_interval_s + STALL_SLACK_S:
-            log.warning("worker did not run for %.1f s: the topics' idle time starts over", now - last_sweep)
+        stalled = clocks.sweep(time.monotonic())
+        if stalled is not None:
+            log.warning("worker did not run for %.1f s: the topics' idle time starts over", stalled)
             restart_idle_clocks()
-        last_sweep = now
         if app.rebalancing:
             restart_idle_clocks()
             return

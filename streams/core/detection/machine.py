@@ -553,7 +553,8 @@ class PolicyMachine:
             if watch is None:
                 state.visit_watch.append(VisitWatch(
                     party=change.party, person=change.person, field=change.field, original=change.old,
-                    switched=change.new, switched_by=event.event_id, switched_at=event.occurred_at, actor=actor))
+                    switched=change.new, switched_by=event.event_id, replaced=change.old,
+                    switched_at=event.occurred_at, actor=actor))
             elif change.new == watch.original:
                 state.visit_watch.remove(watch)
                 if watch.visit_event_id is not None and not _holder_phone(watch, holder):
@@ -561,8 +562,8 @@ class PolicyMachine:
             elif watch.visit_event_id is not None:
                 state.visit_watch.remove(watch)  # moved on to a third value: not a switch back
             else:
-                watch.switched, watch.switched_by, watch.switched_at, watch.actor = (
-                    change.new, event.event_id, event.occurred_at, actor)
+                watch.switched, watch.switched_by, watch.replaced, watch.switched_at, watch.actor = (
+                    change.new, event.event_id, change.old, event.occurred_at, actor)
         del state.visit_watch[:-MAX_VISIT_WATCHES]
         if reverted:
             step.alert(switched_back_alert(
@@ -581,7 +582,7 @@ class PolicyMachine:
         visit = VisitOnHeld(event_id=event.event_id, at=event.occurred_at, called=called,
                             actor=event.actor.model_dump(mode="json"), channel=event.channel,
                             branch_code=event.branch_code,
-                            holder_mobile=baseline(holder).get("mobile") if holder is not None else None)
+                            holder_mobile=holder.contacts.get("mobile") if holder is not None else None)
         held = next((pending for pending in state.pending if pending.endorsement_no is None and any(
             change.party == "policyholder" and change.field in PHONE_FIELDS and change.new == dialled
             for change in pending.changes)), None)
@@ -591,7 +592,7 @@ class PolicyMachine:
         switch = next((watch for watch in state.visit_watch
                        if _holder_phone(watch, holder) and watch.switched == dialled), None)
         if switch is not None:
-            self._wrong_number(state, visit, now, step, switch.switched_by, switch.actor, switch.field)
+            self._wrong_number(state, visit, now, step, switch.switched_by, switch.actor, switch.field, switch.replaced)
         else:
             self._wrong_number(state, visit, now, step)
 
@@ -618,21 +619,23 @@ class PolicyMachine:
     def _visits_on_unauthorized(self, state: PolicyState, pending: PendingEdit, uncovered: list[ContactChange],
                                 now: datetime, step: Step) -> None:
         """Visits completed on a number this edit put in place, now known to be unauthorized."""
-        fields = {change.new: change.field for change in uncovered
-                  if change.party == "policyholder" and change.field in PHONE_FIELDS}
+        switched = {change.new: change for change in uncovered
+                    if change.party == "policyholder" and change.field in PHONE_FIELDS}
         for visit in pending.visits:
-            dialled = canonical.phone(visit.called)
-            if dialled in fields:
-                self._wrong_number(state, visit, now, step, pending.event_id, pending.actor, fields[dialled])
+            change = switched.get(canonical.phone(visit.called))
+            if change is not None:
+                self._wrong_number(state, visit, now, step, pending.event_id, pending.actor, change.field, change.old)
 
     def _wrong_number(self, state: PolicyState, visit: VisitOnHeld, now: datetime, step: Step,
                       switched_by: str | None = None, switcher: dict[str, Any] | None = None,
-                      field: str | None = None) -> None:
+                      field: str | None = None, replaced: Any = None) -> None:
+        """The interception alert of one visit; its content comes from the visit and the edit
+        that switched the number alone, so it is the same whenever that edit was judged."""
         step.alert(wrong_number_alert(
             policy_no=state.policy_no, channel=visit.channel, branch_code=visit.branch_code, event_id=visit.event_id,
             event_time=visit.at, now=now, called=visit.called, holder_mobile=visit.holder_mobile,
             actor=switcher if switcher is not None else visit.actor, penalties=self.config.penalties,
-            switched_by=switched_by, field=field))
+            switched_by=switched_by, field=field, replaced=replaced))
 
     # -- commission, in policy-event order ----------------------------------------------
 

@@ -138,6 +138,7 @@ def wrong_number_alert(
     *, policy_no: str, channel: Channel | None, branch_code: str | None, event_id: str, event_time: datetime,
     now: datetime, called: str, holder_mobile: str | None, actor: dict[str, Any],
     penalties: dict[ActorRole, Penalty | None], switched_by: str | None = None, field: str | None = None,
+    replaced: Any = None,
 ) -> Alert:
     """RETURN_VISIT_INTERCEPTION: a visit completed on a number the customer never confirmed or
     authorized. ``switched_by``: the unauthorized edit that put the number there, whose
@@ -151,7 +152,7 @@ def wrong_number_alert(
         branch_code=branch_code, now=now, event_time=event_time,
         source_event_ids=[e for e in (switched_by, event_id) if e],
         changes=[AlertChange(party="policyholder", field=field, new=shown,
-                             old=mask_field("mobile", holder_mobile) if holder_mobile and field == "mobile" else None)]
+                             old=mask_field(field, replaced) if isinstance(replaced, str) else None)]
         if switched_by and field else [],
         responsible=responsible,
         penalty=penalty,

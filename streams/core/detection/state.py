@@ -129,7 +129,7 @@ class VisitOnHeld(BaseModel):
     actor: dict[str, Any] = Field(default_factory=dict)
     channel: Channel | None = None
     branch_code: str | None = None
-    holder_mobile: str | None = Field(default=None, description="the policyholder's authorized mobile then")
+    holder_mobile: str | None = Field(default=None, description="the policyholder's mobile in the visit's own snapshot")
 
 
 class PendingEdit(BaseModel):
@@ -210,6 +210,7 @@ class VisitWatch(BaseModel):
     original: Any = None
     switched: Any = None
     switched_by: str
+    replaced: Any = Field(default=None, description="the value the latest switch replaced")
     switched_at: AwareDatetime
     actor: dict[str, Any] = Field(default_factory=dict)
     visit_event_id: str | None = Field(default=None, description="the completed visit that reached the new value")
