@@ -38,7 +38,8 @@ def phone(value: str | None) -> str | None:
 
     Separators, spaces and brackets go; a country code ``+86`` / ``0086`` / ``86`` goes when
     what follows is a whole number (a mobile, or a landline with its area code); a trunk
-    ``0`` written before a mobile goes. A landline keeps its area code and extension digits:
+    ``0`` written before a mobile goes (``+86 (0)10 6500 1234`` is ``01065001234``). A landline
+    keeps its area code and extension digits:
     ``0571-87652093`` and ``057187652093`` are one number, ``87652093`` alone is not the same
     (another city's subscriber may have it).
     """
@@ -49,9 +50,13 @@ def phone(value: str | None) -> str | None:
         return None
     for prefix in ("0086", "86"):
         rest = digits[len(prefix):]
-        if digits.startswith(prefix) and (_CN_MOBILE.fullmatch(rest) or (len(rest) >= 9 and rest[0] != "0")):
-            digits = rest if _CN_MOBILE.fullmatch(rest) else "0" + rest
-            break
+        if not digits.startswith(prefix) or len(rest) < 9:
+            continue
+        if _CN_MOBILE.fullmatch(rest) or rest[0] == "0":
+            digits = rest  # a mobile, or a number written with its trunk 0 after the country code
+        else:
+            digits = "0" + rest  # a landline's area code without its trunk 0
+        break
     if len(digits) == 12 and digits[0] == "0" and _CN_MOBILE.fullmatch(digits[1:]):
         digits = digits[1:]
     return digits

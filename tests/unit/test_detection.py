@@ -249,13 +249,16 @@ def test_an_edit_dated_a_year_ahead_is_decided_from_when_it_came_in() -> None:
     assert [a["source_event_ids"] for a in driver.read(OutputKind.ALERTS)] == [[f"{P}-p04"]]
 
 
-def test_the_policys_own_endorsement_stream_ends_the_grace_without_lateness() -> None:
+def test_the_policys_own_endorsement_stream_ends_the_grace_with_the_lateness_allowance() -> None:
+    """One policy's endorsements are near event-time order, not exactly: an approval dated just
+    after the edit may still follow one dated minutes later, so its own stream ends the grace
+    only past the grace plus the lateness (10 + 5 minutes)."""
     driver = TopologyDriver(start=T0 + timedelta(days=2))
     for stream, document in confirmed(P) + [edit()]:
         driver.pipe(stream, document)
-    driver.pipe(*endorsement(P, 1, "ENDORSEMENT_REQUESTED", 1440 + 9.9, actor=CUSTOMER, number="E9"))
+    driver.pipe(*endorsement(P, 1, "ENDORSEMENT_REQUESTED", 1440 + 14.9, actor=CUSTOMER, number="E9"))
     assert driver.read(OutputKind.ALERTS) == []
-    driver.pipe(*endorsement(P, 2, "ENDORSEMENT_REJECTED", 1440 + 10, number="E9"))
+    driver.pipe(*endorsement(P, 2, "ENDORSEMENT_REJECTED", 1440 + 15, number="E9"))
     assert [a["source_event_ids"] for a in driver.read(OutputKind.ALERTS)] == [[f"{P}-p04"]]
 
 
@@ -357,12 +360,13 @@ def test_all_lifecycle_cases_in_one_replay_stream() -> None:
 
 
 def test_grace_is_also_measured_on_the_endorsement_streams_event_time() -> None:
-    unrelated = endorsement(P, 7, "ENDORSEMENT_REQUESTED", 1440 + 11, number="E9", kind="OTHER",
+    """The policy's own endorsement stream past the grace and the lateness decides at once."""
+    unrelated = endorsement(P, 7, "ENDORSEMENT_REQUESTED", 1440 + 16, number="E9", kind="OTHER",
                             field="name", new="赵志强", actor=CUSTOMER)
     out = run(confirmed(P) + [edit(), unrelated], finish=False)
     assert [a["source_event_ids"] for a in out.alerts] == [[f"{P}-p04"]]  # judged without waiting for the timer
     assert out.states[P].pending == []
-    soon = endorsement(P, 7, "ENDORSEMENT_REQUESTED", 1440 + 9, number="E9", kind="OTHER", field="name",
+    soon = endorsement(P, 7, "ENDORSEMENT_REQUESTED", 1440 + 14, number="E9", kind="OTHER", field="name",
                        new="赵志强", actor=CUSTOMER)
     held = run(confirmed(P) + [edit(), soon], finish=False)
     assert held.alerts == [] and len(held.states[P].pending) == 1

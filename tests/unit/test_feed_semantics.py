@@ -7,7 +7,7 @@ ones, by source event, whatever the order.
 from __future__ import annotations
 
 from copy import deepcopy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from itertools import combinations
 from typing import Any
 
@@ -341,14 +341,28 @@ def typo(event: Event, years: int) -> Event:
     return stream, dict(document, occurred_at=moment.replace(year=moment.year + years).isoformat())
 
 
-def test_an_authorized_edit_dated_decades_back_is_judged_as_of_when_it_came_in() -> None:
+def test_an_edit_dated_decades_back_is_judged_as_of_its_policys_previous_event_and_fines_nobody() -> None:
+    """When it really happened is unknown: it is judged as of its policy's previous event (the
+    same on any number of partitions), warned about, and an alert it raises carries no fine."""
     others = [policy(f"P-BUSY-{n}", 1, "APPLICATION_SUBMITTED", DAY - 5 + n) for n in range(3)]
-    authorized = approved(1, DAY - 10, number="E1", new=NEW_MOBILE)
+    authorized_before = approved(1, 50, number="E1", new=NEW_MOBILE)  # before the policy's previous event
     mistyped = typo(edit(4, DAY, with_mobile(NEW_MOBILE)), -30)
-    out = run(confirmed(P) + authorized + others + [mistyped])
+    out = run(confirmed(P) + authorized_before + others + [mistyped])
     assert out.alerts == []
     warned, = [c for c in out.clean if c["event_id"] == f"{P}-p04"]
     assert "EVENT_TIME_OUTLIER" in [f["rule"] for f in warned["validation"]["findings"]]
+    authorized_after = approved(1, DAY - 10, number="E1", new=NEW_MOBILE)
+    for partitions in (1, 3):
+        from streams.core.driver import TopologyDriver
+        from streams.core.outputs import OutputKind
+        from tests.oracle import encode
+
+        driver = TopologyDriver(start=datetime(2024, 8, 1, tzinfo=UTC), partitions=partitions)
+        for stream, document in confirmed(P) + authorized_after + others + [mistyped]:
+            driver.pipe(stream, encode(document))
+        driver.finish()
+        alert, = driver.read(OutputKind.ALERTS)
+        assert alert["penalty"] is None and alert["evidence"]["event_time_outlier"] is True
 
 
 def test_an_unauthorized_edit_with_a_mistyped_date_is_alerted_without_a_fine() -> None:
@@ -357,3 +371,125 @@ def test_an_unauthorized_edit_with_a_mistyped_date_is_alerted_without_a_fine() -
     assert alert["alert_type"] == UNAUTHORIZED and alert["penalty"] is None
     assert alert["evidence"]["event_time_outlier"] is True
     assert alert["responsible"]["user_id"] == AGENT["user_id"]
+
+
+# -- found by an adversarial review: each held in every order -------------------------------
+
+
+SPOUSE = person(name="李秀英", gender="F", birth_date="1980-05-06", id_no=resident_id("110105", "1980-05-06", "F"),
+                mobile="13661025200", landline=None, postal_code="100020", address=HOLDER["address"],
+                relation_to_policyholder="SPOUSE")
+ADULT_CHILD = person(name="赵小明", gender="M", birth_date="2003-01-02", id_no=resident_id("110105", "2003-01-02", "M"),
+                     mobile="13661025299", landline=None, postal_code="100020", address=HOLDER["address"],
+                     relation_to_policyholder="CHILD")
+
+
+def unrelated(n: int, minutes: float) -> Event:
+    """An endorsement of P that changes no contact: it only moves P's endorsement clock."""
+    return endorsement(P, n, "ENDORSEMENT_REQUESTED", minutes, number=f"EX{n}", kind="OTHER", field="name",
+                       new="赵志强", actor=CUSTOMER)
+
+
+def test_endorsement_news_after_the_grace_changes_no_verdict() -> None:
+    """Evidence or changes first given by an event dated after the edit + grace count for
+    nothing, whether that event is read before the edit or after it."""
+    s, request = endorsement(P, 1, "ENDORSEMENT_REQUESTED", DAY - 12, actor=CUSTOMER, evidence=False)
+    s, approval = endorsement(P, 2, "ENDORSEMENT_APPROVED", DAY - 10, evidence=False)
+    s, effective = endorsement(P, 3, "ENDORSEMENT_EFFECTIVE", DAY + 60, evidence=True)
+    events = confirmed(P) + [(s, request), (s, approval), unrelated(9, DAY + 20), (s, effective),
+                             edit(4, DAY, with_mobile(NEW_MOBILE))]
+    assert judged_in_every_order(events) == {(UNAUTHORIZED, f"{P}-e02"), (UNAUTHORIZED, f"{P}-p04")}
+
+
+def test_an_approval_just_after_the_edit_read_behind_a_later_one_still_covers() -> None:
+    events = confirmed(P) + [endorsement(P, 1, "ENDORSEMENT_REQUESTED", DAY - 5, actor=CUSTOMER), unrelated(9, DAY + 11),
+                             endorsement(P, 2, "ENDORSEMENT_APPROVED", DAY + 1), edit(4, DAY, with_mobile(NEW_MOBILE))]
+    assert judged_in_every_order(events) == set()
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("approved before the visit, not applied yet", set()),
+    ("approved two days after the visit", {(UNAUTHORIZED, "p04"), (INTERCEPTION, "p05")}),
+    ("approved then rejected", {(UNAUTHORIZED, "p04"), (INTERCEPTION, "p05")}),
+    ("superseded, put back by an agent", {(UNAUTHORIZED, "p06"), (INTERCEPTION, "p07")}),
+    ("switched between the lock and the issue", {(UNAUTHORIZED, "p03"), (INTERCEPTION, "p05")}),
+])
+def test_a_return_visit_is_judged_on_the_customers_authorizations_as_of_the_visit(case: str, expected: set) -> None:
+    switched = with_mobile(NEW_MOBILE)
+    request = lambda n, minutes, **kw: endorsement(P, n, "ENDORSEMENT_REQUESTED", minutes, actor=CUSTOMER, **kw)  # noqa: E731
+    decide = lambda n, kind, minutes, **kw: endorsement(P, n, kind, minutes, **kw)  # noqa: E731
+    events = {
+        "approved before the visit, not applied yet": confirmed(P) + [
+            request(1, 28), decide(2, "ENDORSEMENT_APPROVED", 30), visit(4, 65, HOLDER, NEW_MOBILE)],
+        "approved two days after the visit": confirmed(P) + [
+            edit(4, DAY, switched, actor=AGENT), visit(5, 3 * DAY, switched, NEW_MOBILE),
+            request(1, 5 * DAY - 2), decide(2, "ENDORSEMENT_APPROVED", 5 * DAY)],
+        "approved then rejected": confirmed(P) + [
+            request(1, DAY - 20), decide(2, "ENDORSEMENT_APPROVED", DAY - 15), decide(3, "ENDORSEMENT_REJECTED", DAY - 12),
+            edit(4, DAY, switched, actor=AGENT), visit(5, 3 * DAY, switched, NEW_MOBILE)],
+        "superseded, put back by an agent": confirmed(P) + [
+            request(1, DAY - 12, number="E1"), decide(2, "ENDORSEMENT_APPROVED", DAY - 10, number="E1"),
+            edit(4, DAY, switched),
+            request(3, 2 * DAY - 12, number="E2", new=SECOND), decide(4, "ENDORSEMENT_APPROVED", 2 * DAY - 10,
+                                                                      number="E2", new=SECOND),
+            edit(5, 2 * DAY, with_mobile(SECOND)), edit(6, 3 * DAY, switched, actor=AGENT),
+            visit(7, 4 * DAY, switched, NEW_MOBILE)],
+        "switched between the lock and the issue": [
+            policy(P, 1, "APPLICATION_SUBMITTED", 0), policy(P, 2, "APPLICATION_CONFIRMED", 20),
+            policy(P, 3, "CUSTOMER_INFO_UPDATED", 30, actor=AGENT, holder=switched),
+            policy(P, 4, "POLICY_ISSUED", 60, actor=SYSTEM, holder=switched), visit(5, DAY, switched, NEW_MOBILE),
+            unrelated(9, 2 * DAY)],
+    }[case]
+    assert judged_in_every_order(events) == {(kind, f"{P}-{event}") for kind, event in expected}
+    for alert in run(events).alerts:
+        if alert["alert_type"] == INTERCEPTION:
+            assert alert["responsible"]["user_id"] == AGENT["user_id"]  # who put the number there
+
+
+def test_an_endorsements_places_are_read_as_they_were_when_it_was_approved() -> None:
+    """The spouse (then insureds[0]) changed her own mobile; the list was re-sorted before the
+    clerk applied it: covered. The same number given to the child, now insureds[0]: an edit."""
+    def held(n: int, kind: str, minutes: float, insureds: list, actor: dict = SYSTEM) -> Event:
+        return policy(P, n, kind, minutes, insureds=insureds, actor=actor)
+
+    start = [held(1, "APPLICATION_SUBMITTED", 0, [SPOUSE, ADULT_CHILD], AGENT),
+             held(2, "APPLICATION_CONFIRMED", 20, [SPOUSE, ADULT_CHILD], AGENT)]
+    hers = approved(1, DAY - 10, number="E1", new=NEW_MOBILE, party="insureds[0]", applicant="INSURED")
+    resorted = held(3, "APPLICATION_AMENDED", DAY - 5, [ADULT_CHILD, SPOUSE])
+    to_her = held(4, "CUSTOMER_INFO_UPDATED", DAY, [ADULT_CHILD, dict(SPOUSE, mobile=NEW_MOBILE)], CLERK)
+    to_child = held(4, "CUSTOMER_INFO_UPDATED", DAY, [dict(ADULT_CHILD, mobile=NEW_MOBILE), SPOUSE], AGENT)
+    assert judged_in_every_order(start + hers + [resorted, to_her]) == set()
+    assert judged_in_every_order(start + hers + [resorted, to_child]) == {(UNAUTHORIZED, f"{P}-p04")}
+
+
+def test_a_person_who_comes_back_keeps_the_baseline_confirmed_for_them() -> None:
+    away = dict(deepcopy(HOLDER), id_no=resident_id("110105", "1978-09-23", "M", serial=77), name="赵志刚",
+                mobile=NEW_MOBILE)
+    events = confirmed(P) + [edit(4, DAY, away, actor=AGENT), edit(5, DAY + 30, with_mobile(NEW_MOBILE), actor=AGENT)]
+    assert alerts_of(events) == {(UNAUTHORIZED, f"{P}-p05")}
+
+
+def test_a_self_policyholders_switch_and_back_around_a_visit_leaves_nothing_behind() -> None:
+    moved = {"province": "北京市", "city": "北京市", "district": "海淀区", "detail": "中关村大街27号1单元101室"}
+    there = dict(deepcopy(HOLDER), address=moved)
+    events = confirmed(P) + [
+        edit(4, DAY, there, actor=AGENT), visit(5, 2 * DAY, there, HOLDER["mobile"]), edit(6, 3 * DAY, HOLDER, actor=AGENT),
+        visit(7, 30 * DAY, HOLDER, HOLDER["mobile"]),
+        *approved(1, 60 * DAY - 10, number="E1", new=moved, field="address"), edit(8, 60 * DAY, there)]
+    assert sorted(alerts_of(events)) == [(INTERCEPTION, f"{P}-p06"), (UNAUTHORIZED, f"{P}-p04")]
+
+
+def test_a_lock_event_dated_a_year_ahead_locks_when_it_came_in() -> None:
+    busy = [policy(f"P-BUSY-{n}", 1, "APPLICATION_SUBMITTED", n) for n in range(6)]
+    lock = typo(policy(P, 2, "APPLICATION_CONFIRMED", 20), +1)
+    staff = [endorsement(P, 1, "ENDORSEMENT_REQUESTED", DAY - 2, applicant="STAFF", evidence=False),
+             endorsement(P, 2, "ENDORSEMENT_APPROVED", DAY, applicant="STAFF", evidence=False)]
+    events = busy + [policy(P, 1, "APPLICATION_SUBMITTED", 10), lock, policy(P, 3, "POLICY_ISSUED", 60, actor=SYSTEM)]
+    assert alerts_of(events + staff) == {(UNAUTHORIZED, f"{P}-e02")}
+
+
+@pytest.mark.parametrize("written", ["+86-010-65001234", "+86 (0)10 6500 1234", "0086 010 65001234"])
+def test_a_landline_written_with_country_code_and_trunk_zero_is_no_edit(written: str) -> None:
+    dashed = dict(deepcopy(HOLDER), landline="010-65001234")
+    start = [policy(P, 1, "APPLICATION_SUBMITTED", 0, holder=dashed), policy(P, 2, "APPLICATION_CONFIRMED", 20, holder=dashed)]
+    assert alerts_of(start + [edit(3, DAY, dict(dashed, landline=written), actor=SYSTEM)]) == set()

@@ -94,7 +94,7 @@ def test_a_detector_defect_quarantines_that_event_and_keeps_the_previous_state(m
     machine = driver.processor.machine
     original = machine._policy_event
 
-    def broken(state, verdict, event, now, step, due_from=None):  # noqa: ANN001
+    def broken(state, verdict, event, now, step, *_):  # noqa: ANN001, ANN002
         state.slots = []  # a half-done mutation that must not survive
         raise KeyError("defect")
 

@@ -17,7 +17,16 @@ from schemas.person import CONTACT_FIELDS
 from streams.core.ages import age_on
 from streams.core.canonical import insurer_date
 from streams.core.detection.contacts import contact_value
-from streams.core.detection.state import APPROVING_STATUSES, ContactChange, EndorsementRecord, PolicyState, Slot
+from streams.core.detection.state import (
+    APPROVING_STATUSES,
+    ContactChange,
+    EndorsementFact,
+    EndorsementRecord,
+    EndorsementView,
+    Layout,
+    PolicyState,
+    Slot,
+)
 
 APPROVING = APPROVING_STATUSES
 
@@ -42,24 +51,20 @@ def evidence_of(auth: Authorization) -> set[str]:
 
 
 def record_endorsement(state: PolicyState, event: EndorsementEvent) -> EndorsementRecord:
-    """Merge one endorsement event into what is known of that endorsement, the same whatever
-    order its events are read in: evidence accumulates, the applicant is the one the earliest
-    event names, the changes the ones the latest event states."""
+    """Add one endorsement event to what is known of its number. What the endorsement says is
+    read from its events as of a moment (:meth:`EndorsementRecord.as_of`), so the order they
+    arrive in never matters."""
     record = state.endorsements.get(event.endorsement_no) or EndorsementRecord(endorsement_no=event.endorsement_no)
-    moment = event.occurred_at
-    if event.endorsement_type is not None:
-        record.endorsement_type = event.endorsement_type.value
-    if event.authorization is not None:
-        auth = event.authorization
-        if auth.applicant is not None and (record.applicant_at is None or moment < record.applicant_at):
-            record.applicant, record.applicant_at = auth.applicant, moment
-        record.evidence = sorted(set(record.evidence) | evidence_of(auth))
-    if event.changes and (record.changes_at is None or moment >= record.changes_at):
-        record.changes = [
-            (c.party, c.field, contact_value(c.field, c.old), contact_value(c.field, c.new)) for c in event.changes
-        ]
-        record.changes_at = moment
-    record.statuses.append((event.event_type.value, moment))
+    auth = event.authorization
+    record.facts.append(EndorsementFact(
+        status=event.event_type.value,
+        at=event.occurred_at,
+        endorsement_type=event.endorsement_type.value if event.endorsement_type is not None else None,
+        applicant=auth.applicant if auth is not None else None,
+        evidence=sorted(evidence_of(auth)) if auth is not None else [],
+        changes=[(c.party, c.field, contact_value(c.field, c.old), contact_value(c.field, c.new))
+                 for c in event.changes] if event.changes else None,
+    ))
     state.endorsements[event.endorsement_no] = record
     return record
 
@@ -72,7 +77,7 @@ def _is_minor(slot: Slot, on: date, adult_age: int) -> bool:
     return slot.birth_date is not None and age_on(slot.birth_date, on) < adult_age
 
 
-def authorized_for(record: EndorsementRecord, person: str | None, party: str, slots: list[Slot],
+def authorized_for(record: EndorsementView, person: str | None, party: str, slots: list[Slot],
                    on: date, adult_age: int) -> bool:
     """Is this endorsement the request of the customer whose data it changes?
 
@@ -99,26 +104,42 @@ def person_of(slots: list[Slot], party: str) -> str | None:
     return slot.person if slot is not None else None
 
 
+def places_at(layouts: list[Layout], moment: datetime, fallback: list[Slot]) -> list[Slot]:
+    """Who stood in which place of the policy at ``moment``: an endorsement's ``insureds[0]``
+    is whoever was the first insured when it was made, whatever the list looks like later."""
+    before = [layout for layout in layouts if layout.at <= moment]
+    if before:
+        return max(before, key=lambda layout: layout.at).slots
+    return layouts[0].slots if layouts else fallback
+
+
 def authorized_value(records: list[EndorsementRecord], change: ContactChange, slots: list[Slot],
-                     edit_time: datetime, skew_s: float, grace_s: float, adult_age: int) -> tuple[bool, object]:
+                     edit_time: datetime, skew_s: float, grace_s: float, adult_age: int,
+                     layouts: list[Layout] | None = None) -> tuple[bool, object]:
     """The value the customer last authorized for this person and field by the edit's time:
     (True, value) from the latest customer-authorized CONTACT_CHANGE approved by the edit plus
     the skew and not rejected by the edit plus the grace; (False, None) when there is none.
     Only what happened by then counts, so the answer never depends on how far the endorsement
-    stream had been read when the edit was judged."""
+    stream had been read when the edit was judged. ``layouts``: who stood where over time, so an
+    endorsement's places are read as they were when it was approved (``slots``, the changed
+    people at the edit, when there is no history)."""
     best: tuple[datetime, str, object] | None = None
-    for record in records:
+    cutoff = edit_time + timedelta(seconds=max(skew_s, grace_s))
+    for stored in records:
+        record = stored.as_of(cutoff)
         if record.endorsement_type != EndorsementType.CONTACT_CHANGE.value:
             continue
         approved = record.approval(edit_time + timedelta(seconds=skew_s), edit_time + timedelta(seconds=grace_s))
         if approved is None:
             continue
+        places = places_at(layouts or [], approved, slots)
         for party, field, _old, new in record.changes:
             if field != change.field:
                 continue
-            same_person = (change.person is not None and person_of(slots, party) == change.person) or (
-                party == change.party)
-            if not same_person or not authorized_for(record, change.person, party, slots, insurer_date(approved),
+            endorsed = person_of(places, party)
+            same_person = endorsed in (change.person, change.was) if change.person is not None and (
+                endorsed is not None) else party == change.party
+            if not same_person or not authorized_for(record, change.person, party, places, insurer_date(approved),
                                                      adult_age):
                 continue
             candidate = (approved, record.endorsement_no, new)
@@ -128,15 +149,16 @@ def authorized_value(records: list[EndorsementRecord], change: ContactChange, sl
 
 
 def unauthorized_changes(
-    record: EndorsementRecord, state: PolicyState, on: date, adult_age: int
+    record: EndorsementView, places: list[Slot], on: date, adult_age: int
 ) -> list[ContactChange]:
-    """Contact changes an approved endorsement makes without the customer's authorization."""
+    """Contact changes an approved endorsement makes without the customer's authorization,
+    ``places`` being who stood where when it was approved."""
     found = []
     for party, field, old, new in record.changes:
         if field not in CONTACT_FIELDS or party.startswith("beneficiaries"):
             continue
-        person = person_of(state.slots, party)
-        if not authorized_for(record, person, party, state.slots, on, adult_age):
+        person = person_of(places, party)
+        if not authorized_for(record, person, party, places, on, adult_age):
             # The endorsement's own "old": the snapshot at hand depends on arrival order.
             found.append(ContactChange(party=party, person=person, field=field, old=old, new=new))
     return found

@@ -126,6 +126,7 @@ def changes_between(before: list[Slot], after: list[Slot]) -> list[ContactChange
                     ContactChange(
                         party=slot.label,
                         person=slot.person,
+                        was=old.person if old.person != slot.person else None,
                         field=field,
                         old=old.contacts.get(field),
                         new=slot.contacts.get(field),

@@ -37,14 +37,20 @@ from schemas.quarantine import QuarantineRecord
 from streams.core import canonical
 from streams.core.detection.authorization import (
     APPROVING,
-    authorized_for,
     authorized_value,
-    person_of,
+    places_at,
     record_endorsement,
     unauthorized_changes,
 )
 from streams.core.detection.config import DetectionConfig
-from streams.core.detection.contacts import baseline, carry_baseline, changes_between, concerned, slots_of
+from streams.core.detection.contacts import (
+    baseline,
+    carry_baseline,
+    changes_between,
+    concerned,
+    previous,
+    slots_of,
+)
 from streams.core.detection.records import (
     instruction,
     masked,
@@ -57,12 +63,14 @@ from streams.core.detection.state import (
     Clock,
     CommissionHold,
     ContactChange,
+    HeldVisit,
+    Layout,
     LedgerEntry,
     LedgerKind,
     PendingEdit,
+    PhoneSwitch,
     PolicyState,
     Slot,
-    VisitOnHeld,
     VisitWatch,
 )
 from streams.core.event_time import Timing
@@ -76,6 +84,14 @@ INSURER_STAFF = frozenset({ActorRole.OPERATIONS_CLERK, ActorRole.UNDERWRITER, Ac
 """Roles of the insurer's own staff: what they get wrong never holds an intermediary's commission."""
 
 MAX_ENDORSEMENTS = 200
+MAX_LAYOUTS = 20
+"""Changes of who stands where remembered per policy (to read an endorsement's places as they were)."""
+MAX_DEPARTED = 50
+"""People who left a policy remembered with their baseline."""
+DEPARTED = "departed"
+"""The label of a remembered person: found again by ID only, never by place."""
+MAX_PHONE_SWITCHES = 20
+"""Post-lock changes of the policyholder's phones remembered, to name who put a number there."""
 MAX_VISIT_WATCHES = 50
 """Contact changes after issue remembered per policy for the return-visit check (the latest)."""
 
@@ -144,13 +160,14 @@ def edit_findings(changes: list[ContactChange]) -> list[Finding]:
     return findings
 
 
-def _slot_of(slots: list[Slot], change: ContactChange) -> Slot | None:
-    """The slot of the current snapshot that holds the changed person (else the same place)."""
+def _slots_of(slots: list[Slot], change: ContactChange) -> list[Slot]:
+    """The slots of the current snapshot that hold the changed person (a SELF policyholder is
+    two), else the slot in the same place."""
     if change.person is not None:
-        for slot in slots:
-            if slot.person == change.person:
-                return slot
-    return next((slot for slot in slots if slot.label == change.party), None)
+        found = [slot for slot in slots if slot.person == change.person]
+        if found:
+            return found
+    return [slot for slot in slots if slot.label == change.party]
 
 
 PHONE_FIELDS = ("mobile", "landline")
@@ -192,6 +209,7 @@ class PolicyMachine:
         self.config = config or DetectionConfig()
         self.adult_age_years = adult_age_years if adult_age_years is not None else Thresholds().adult_age_years
         self._grace = timedelta(seconds=self.config.arrival_grace_s)
+        self._lateness = timedelta(seconds=self.config.max_lateness_s)
 
     # -- entry points ------------------------------------------------------------------
 
@@ -223,7 +241,8 @@ class PolicyMachine:
         if isinstance(event, PolicyEvent):
             if not outlier:
                 state.policy_time = max(state.policy_time or clock, clock)
-            self._policy_event(state, verdict, event, now, step, due_from)
+            locks_at = timing.arrived if outlier and timing is not None and timing.arrived is not None else moment
+            self._policy_event(state, verdict, event, now, step, due_from, locks_at)
         else:
             if not outlier:
                 state.endorsement_time = max(state.endorsement_time or clock, clock)
@@ -236,9 +255,14 @@ class PolicyMachine:
         the grace: whatever could decide it has been read."""
         own = StreamTimes(state.policy_time, state.endorsement_time)
         for pending in list(state.pending):
-            if own.reached(self._waits_on(pending), self._due(pending)):
+            # One policy's stream is near event-time order, not exactly: the lateness allowance.
+            if own.reached(self._waits_on(pending), self._due(pending) + self._lateness):
                 state.pending.remove(pending)
                 self._decide(state, pending, now, step)
+        for visit in list(state.held_visits):
+            if own.reached(Clock.ENDORSEMENT, self._visit_due(visit) + self._lateness):
+                state.held_visits.remove(visit)
+                self._decide_visit(state, visit, step)
         self._settle(state, step)
 
     def advance(self, state: PolicyState, times: StreamTimes, now: datetime) -> Step:
@@ -250,6 +274,10 @@ class PolicyMachine:
             if times.reached(self._waits_on(pending), self._due(pending)):
                 state.pending.remove(pending)
                 self._decide(state, pending, now, step)
+        for visit in list(state.held_visits):
+            if times.reached(Clock.ENDORSEMENT, self._visit_due(visit)):
+                state.held_visits.remove(visit)
+                self._decide_visit(state, visit, step)
         self._settle(state, step)
         self._check_overdue(state, times, now, step)
         if self._forgettable(state, times):
@@ -262,6 +290,9 @@ class PolicyMachine:
         for pending in list(state.pending):
             state.pending.remove(pending)
             self._decide(state, pending, now, step)
+        for visit in list(state.held_visits):
+            state.held_visits.remove(visit)
+            self._decide_visit(state, visit, step)
         self._settle(state, step)
         self._check_overdue(state, times, now, step)
         return step
@@ -277,6 +308,8 @@ class PolicyMachine:
         # come due and change nothing would be found due again at every tick.
         for pending in state.pending:
             add(self._waits_on(pending), self._due(pending))
+        for visit in state.held_visits:
+            add(Clock.ENDORSEMENT, self._visit_due(visit))
         hold = state.hold
         if hold is not None and not hold.overdue_alerted and not self._overdue_blocked(state, hold):
             add(Clock.POLICY, hold.deadline)
@@ -311,17 +344,30 @@ class PolicyMachine:
     # -- policy events -----------------------------------------------------------------
 
     def _policy_event(self, state: PolicyState, verdict: Verdict, event: PolicyEvent, now: datetime, step: Step,
-                      due_from: datetime | None = None) -> None:
+                      due_from: datetime | None = None, locks_at: datetime | None = None) -> None:
         after = slots_of(event)
         changes: list[ContactChange] = []
         locked = state.lock_at is not None
+        # Whoever is known: this snapshot's people and those who left it (a person who comes
+        # back after an event that dropped them keeps their baseline).
+        present = {slot.person for slot in state.slots}
+        known = state.slots + [slot for slot in state.departed if slot.person not in present]
         if locked:
-            carry_baseline(state.slots, after)
+            carry_baseline(known, after)
+        self._remember_people(state, event, after, known)
         if not locked:
             if event.event_type in self.config.lock_event_types:
-                state.lock_at, state.lock_event_id = event.occurred_at, event.event_id
+                state.lock_at, state.lock_event_id = locks_at or event.occurred_at, event.event_id
+                holder = next((slot for slot in after if slot.label == "policyholder"), None)
+                if holder is not None:
+                    state.confirmed_phones = {name: holder.contacts.get(name) for name in PHONE_FIELDS}
         else:
-            changes = changes_between(state.slots, after)
+            changes = changes_between(known, after)
+            state.phone_switches += [
+                PhoneSwitch(field=change.field, value=change.new, replaced=change.old, event_id=event.event_id,
+                            actor=event.actor.model_dump(mode="json"))
+                for change in changes if change.party == "policyholder" and change.field in PHONE_FIELDS]
+            del state.phone_switches[:-MAX_PHONE_SWITCHES]
         if state.issued_at is not None:
             moved = changes if locked else changes_between(state.slots, after)
             self._watch_return_visit(state, event, moved, after, now, step)
@@ -347,6 +393,22 @@ class PolicyMachine:
             step.outputs += outputs_of(verdict)
             step.decided.append((verdict.origin.topic, verdict.outcome))
         self._settle(state, step)
+
+    @staticmethod
+    def _remember_people(state: PolicyState, event: PolicyEvent, after: list[Slot], known: list[Slot]) -> None:
+        """Keep who stands where from this event on, and the people who left the snapshot (not
+        those who stay under another ID: an upgraded or corrected number is the same person)."""
+        layout = [Slot(label=slot.label, person=slot.person, birth_date=slot.birth_date) for slot in after]
+        if not state.layouts or state.layouts[-1].slots != layout:
+            state.layouts.append(Layout(at=event.occurred_at, slots=layout))
+            del state.layouts[:-MAX_LAYOUTS]
+        staying = {slot.person for slot in after if slot.person is not None}
+        staying |= {match.person for slot in after if (match := previous(slot, known)) is not None and match.person}
+        for slot in state.slots:
+            if slot.person is not None and slot.person not in staying:
+                state.departed = [kept for kept in state.departed if kept.person != slot.person]
+                state.departed.append(slot.model_copy(update={"label": DEPARTED}))
+        state.departed = [kept for kept in state.departed if kept.person not in staying][-MAX_DEPARTED:]
 
     def _pending(
         self,
@@ -393,16 +455,21 @@ class PolicyMachine:
         records = list(state.endorsements.values())
         uncovered = []
         for change in pending.changes:
-            slot = _slot_of(state.slots, change)
-            kept = baseline(slot) if slot is not None else {}
-            if change.field in kept and kept[change.field] == change.new:
-                continue  # a revert to the authorized value: a correction, not an edit
+            slots = _slots_of(state.slots, change)
             found, value = authorized_value(records, change, pending.slots, _judged_at(pending), config.clock_skew_s,
-                                            config.arrival_grace_s, self.adult_age_years)
-            if found and value == change.new:
-                if slot is not None:
+                                            config.arrival_grace_s, self.adult_age_years, state.layouts)
+            if found:
+                # The customer's latest authorized change of this field decides, even over a
+                # baseline value it replaced (restoring that is an edit, not a correction).
+                if value != change.new:
+                    uncovered.append(change)
+                    continue
+                for slot in slots:
                     _authorize(slot, change.field, change.new)
                 continue
+            kept = baseline(slots[0]) if slots else {}
+            if change.field in kept and kept[change.field] == change.new:
+                continue  # back to what the customer confirmed: a correction, not an edit
             uncovered.append(change)
         return uncovered
 
@@ -447,7 +514,6 @@ class PolicyMachine:
                 },
             )
         )
-        self._visits_on_unauthorized(state, pending, uncovered, now, step)
 
     def _quarantine_unauthorized(
         self, pending: PendingEdit, changes: list[ContactChange], now: datetime, step: Step
@@ -486,7 +552,7 @@ class PolicyMachine:
         if event.event_type.value in APPROVING:
             changes = [
                 ContactChange(party=party, person=None, field=name, old=old, new=new)
-                for party, name, old, new in record.changes
+                for party, name, old, new in record.as_of(event.occurred_at).changes
                 if name in CONTACT_FIELDS and not party.startswith("beneficiaries")
             ]
             if changes:
@@ -505,20 +571,22 @@ class PolicyMachine:
     def _decide_endorsement(self, state: PolicyState, pending: PendingEdit, now: datetime, step: Step) -> None:
         """An approved contact change: unauthorized if it changes a customer's contact data
         after the lock point without that customer's authorization."""
-        record = state.endorsements.get(pending.endorsement_no or "")
+        stored = state.endorsements.get(pending.endorsement_no or "")
         after_lock = state.lock_at is not None and pending.event_time >= state.lock_at
-        if record is None or not after_lock:
+        if stored is None or not after_lock:
             self._emit_held(state, pending, Stream.ENDORSEMENT, step)
             return
+        record = stored.as_of(pending.event_time + self._grace)  # its news up to the grace, in any read order
         on = canonical.insurer_date(pending.event_time)
-        bad = unauthorized_changes(record, state, on, self.adult_age_years)
+        places = places_at(state.layouts, pending.event_time, state.slots)
+        bad = unauthorized_changes(record, places, on, self.adult_age_years)
         if not bad:
             self._emit_held(state, pending, Stream.ENDORSEMENT, step)
             return
         self._quarantine_unauthorized(pending, bad, now, step)
-        if record.flagged:  # its approval was alerted already; an EFFECTIVE event adds no second alert
+        if stored.flagged:  # its approval was alerted already; an EFFECTIVE event adds no second alert
             return
-        record.flagged = True
+        stored.flagged = True
         step.alert(
             unauthorized_edit_alert(
                 event_id=pending.event_id, policy_no=state.policy_no, channel=pending.channel,
@@ -546,7 +614,13 @@ class PolicyMachine:
         with a visit completed while B, then back to A, are the A → B → visit → A pattern."""
         holder = next((slot for slot in after if slot.label == "policyholder"), None)
         reverted: list[VisitWatch] = []
+        watched: set[tuple[str, str]] = set()
         for change in changes:
+            # A person in two slots (a SELF policyholder) is one change of theirs, watched once.
+            ident = (change.person if change.person is not None else change.party, change.field)
+            if ident in watched:
+                continue
+            watched.add(ident)
             watch = next((w for w in state.visit_watch if w.field == change.field and (
                 w.person == change.person if change.person is not None else w.party == change.party)), None)
             actor = event.actor.model_dump(mode="json")
@@ -577,60 +651,55 @@ class PolicyMachine:
                 watch.visit_event_id, watch.visit_at = event.event_id, event.occurred_at
         called = event.return_visit.phone_called if event.return_visit is not None else None
         dialled = canonical.phone(called)
-        if not called or dialled in self._customer_phones(state, after):
+        if not called or holder is None:
             return
-        visit = VisitOnHeld(event_id=event.event_id, at=event.occurred_at, called=called,
-                            actor=event.actor.model_dump(mode="json"), channel=event.channel,
-                            branch_code=event.branch_code,
-                            holder_mobile=holder.contacts.get("mobile") if holder is not None else None)
-        held = next((pending for pending in state.pending if pending.endorsement_no is None and any(
-            change.party == "policyholder" and change.field in PHONE_FIELDS and change.new == dialled
-            for change in pending.changes)), None)
-        if held is not None:
-            held.visits.append(visit)  # judged with the edit that put this number there
+        visit = HeldVisit(event_id=event.event_id, at=event.occurred_at, called=called,
+                          actor=event.actor.model_dump(mode="json"), channel=event.channel, branch_code=event.branch_code,
+                          holder_mobile=holder.contacts.get("mobile"),
+                          slots=[Slot(label=holder.label, person=holder.person, birth_date=holder.birth_date)])
+        if state.lock_at is None:
+            # Nothing is confirmed yet: the customer's numbers are the ones the visit's record shows.
+            if dialled not in {holder.contacts.get(name) for name in PHONE_FIELDS}:
+                self._wrong_number(state, visit, now, step)
             return
-        switch = next((watch for watch in state.visit_watch
-                       if _holder_phone(watch, holder) and watch.switched == dialled), None)
-        if switch is not None:
-            self._wrong_number(state, visit, now, step, switch.switched_by, switch.actor, switch.field, switch.replaced)
+        if dialled in state.confirmed_phones.values():
+            return  # what the customer confirmed at the lock
+        # Another number: the customer's own if an authorization of theirs gave it by the visit,
+        # which may still be on its way; judged like an edit, once the grace has passed.
+        visit.switched_by = next((switch for switch in reversed(state.phone_switches) if switch.value == dialled), None)
+        if self.config.arrival_grace_s > 0:
+            state.held_visits.append(visit)
         else:
-            self._wrong_number(state, visit, now, step)
+            self._decide_visit(state, visit, step)
 
-    def _customer_phones(self, state: PolicyState, after: list[Slot]) -> set[str | None]:
-        """The policyholder's phones the customer confirmed or authorized: the baseline, and
-        what a customer-authorized approved endorsement changes them to."""
-        holder = next((slot for slot in after if slot.label == "policyholder"), None)
-        phones: set[str | None] = set()
-        if holder is not None:
-            kept = baseline(holder)
-            phones |= {kept.get("mobile"), kept.get("landline")}
-        for record in state.endorsements.values():
-            approved = record.approved_at
-            if record.endorsement_type != "CONTACT_CHANGE" or approved is None:
-                continue
-            on = canonical.insurer_date(approved)
-            for party, name, _old, new in record.changes:
-                if party == "policyholder" and name in ("mobile", "landline") and authorized_for(
-                        record, person_of(after, party), party, after, on, self.adult_age_years):
-                    phones.add(new)
-        phones.discard(None)
-        return phones
+    def _visit_due(self, visit: HeldVisit) -> datetime:
+        return visit.at + self._grace
 
-    def _visits_on_unauthorized(self, state: PolicyState, pending: PendingEdit, uncovered: list[ContactChange],
-                                now: datetime, step: Step) -> None:
-        """Visits completed on a number this edit put in place, now known to be unauthorized."""
-        switched = {change.new: change for change in uncovered
-                    if change.party == "policyholder" and change.field in PHONE_FIELDS}
-        for visit in pending.visits:
-            change = switched.get(canonical.phone(visit.called))
-            if change is not None:
-                self._wrong_number(state, visit, now, step, pending.event_id, pending.actor, change.field, change.old)
+    def _decide_visit(self, state: PolicyState, visit: HeldVisit, step: Step) -> None:
+        """A visit on a number other than the confirmed one: an interception unless the
+        customer's latest authorized change of the policyholder's mobile or landline by the
+        visit gave that number. Whoever put it there answers for it (else the visit's actor)."""
+        dialled = canonical.phone(visit.called)
+        records = list(state.endorsements.values())
+        person = visit.slots[0].person if visit.slots else None
+        for name in PHONE_FIELDS:
+            asked = ContactChange(party="policyholder", person=person, field=name, new=dialled)
+            found, value = authorized_value(records, asked, visit.slots, visit.at, self.config.clock_skew_s,
+                                            self.config.arrival_grace_s, self.adult_age_years, state.layouts)
+            if found and value == dialled:
+                return
+        switch = visit.switched_by
+        if switch is None:
+            self._wrong_number(state, visit, self._visit_due(visit), step)
+        else:
+            self._wrong_number(state, visit, self._visit_due(visit), step, switch.event_id, switch.actor,
+                               switch.field, switch.replaced)
 
-    def _wrong_number(self, state: PolicyState, visit: VisitOnHeld, now: datetime, step: Step,
+    def _wrong_number(self, state: PolicyState, visit: HeldVisit, now: datetime, step: Step,
                       switched_by: str | None = None, switcher: dict[str, Any] | None = None,
                       field: str | None = None, replaced: Any = None) -> None:
-        """The interception alert of one visit; its content comes from the visit and the edit
-        that switched the number alone, so it is the same whenever that edit was judged."""
+        """The interception alert of one visit; its content comes from the visit and the change
+        that switched the number alone, so it is the same whenever either was judged."""
         step.alert(wrong_number_alert(
             policy_no=state.policy_no, channel=visit.channel, branch_code=visit.branch_code, event_id=visit.event_id,
             event_time=visit.at, now=now, called=visit.called, holder_mobile=visit.holder_mobile,
@@ -723,7 +792,7 @@ class PolicyMachine:
     @staticmethod
     def _holds_anything(state: PolicyState) -> bool:
         """A held edit, an open commission hold or a queued ledger entry: not to be forgotten."""
-        return bool(state.pending or state.hold is not None or state.ledger)
+        return bool(state.pending or state.held_visits or state.hold is not None or state.ledger)
 
     @staticmethod
     def _idle_since(state: PolicyState) -> datetime | None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
 
 from schemas.enums import Applicant, Channel
 
@@ -53,45 +54,46 @@ class Slot(BaseModel):
     )
 
 
-class EndorsementRecord(BaseModel):
-    """What is known of one endorsement number, accumulated over all its events in whatever
-    order they were read: a later event's missing field never erases an earlier one's."""
+class EndorsementFact(BaseModel):
+    """One event of an endorsement number, as far as authorization goes."""
 
-    endorsement_no: str
+    status: str
+    at: AwareDatetime
     endorsement_type: str | None = None
     applicant: Applicant | None = None
-    applicant_at: AwareDatetime | None = Field(default=None, description="event time of the event naming it")
     evidence: list[str] = Field(
         default_factory=list,
-        description="kinds of authorization evidence any of its events gave (signed, id_check, otp_old_mobile, "
-        "face, power_of_attorney)",
+        description="kinds of authorization evidence it gave (signed, id_check, otp_old_mobile, face, "
+        "power_of_attorney)",
     )
-    changes: list[tuple[str, str, Any, Any]] = Field(
-        default_factory=list, description="(party, field, old value, new value) as the endorsement states them"
+    changes: list[tuple[str, str, Any, Any]] | None = Field(
+        default=None, description="(party, field, old value, new value) as it states them; None: it states none"
     )
-    changes_at: AwareDatetime | None = Field(default=None, description="event time of the event stating them")
-    statuses: list[tuple[str, AwareDatetime]] = Field(default_factory=list)
-    flagged: bool = Field(default=False, description="already alerted as an unauthorized edit")
+
+
+@dataclass(frozen=True)
+class EndorsementView:
+    """An endorsement as its events up to some moment (event time) made it: the evidence any of
+    them gave, the applicant the earliest named, the changes the latest stated. A view as of the
+    edit plus the grace is the same whichever order those events were read in, and news after it
+    never changes a past decision."""
+
+    endorsement_no: str
+    endorsement_type: str | None
+    applicant: Applicant | None
+    evidence: frozenset[str]
+    changes: tuple[tuple[str, str, Any, Any], ...]
+    statuses: tuple[tuple[str, datetime], ...]
 
     @property
     def customer_evidence(self) -> bool:
         """A signature with an ID check, an OTP to the OLD mobile, or a face-liveness check."""
-        has = set(self.evidence)
+        has = self.evidence
         return ("signed" in has and "id_check" in has) or "otp_old_mobile" in has or "face" in has
 
     @property
     def attorney_ok(self) -> bool:
-        has = set(self.evidence)
-        return "power_of_attorney" in has and "id_check" in has
-
-    @property
-    def approved_at(self) -> datetime | None:
-        """The first approval ever read (what the evidence of an alert shows)."""
-        return min((at for status, at in self.statuses if status in APPROVING_STATUSES), default=None)
-
-    def rejected_by(self, cutoff: datetime) -> bool:
-        """Rejected at or before ``cutoff`` (event time): later news cannot change a past decision."""
-        return any(status == "ENDORSEMENT_REJECTED" and at <= cutoff for status, at in self.statuses)
+        return "power_of_attorney" in self.evidence and "id_check" in self.evidence
 
     def approval(self, approved_by: datetime, rejected_by: datetime) -> datetime | None:
         """When the approval in force came: the first approval after the last rejection, both
@@ -107,21 +109,86 @@ class EndorsementRecord(BaseModel):
         ]
         return min(approvals, default=None)
 
+
+class EndorsementRecord(BaseModel):
+    """Every event read of one endorsement number, in whatever order they came; what it says as
+    of a moment is :meth:`as_of`."""
+
+    endorsement_no: str
+    facts: list[EndorsementFact] = Field(default_factory=list)
+    flagged: bool = Field(default=False, description="already alerted as an unauthorized edit")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_format_2(cls, data: Any) -> Any:
+        """A record an earlier release wrote (merged fields and statuses): one fact per status,
+        the merged fields on the first."""
+        if not isinstance(data, dict) or "facts" in data or "statuses" not in data:
+            return data
+        facts = []
+        for index, (status, at) in enumerate(sorted(data.get("statuses") or [], key=lambda item: str(item[1]))):
+            fact: dict[str, Any] = {"status": status, "at": at}
+            if index == 0:
+                fact |= {"endorsement_type": data.get("endorsement_type"), "applicant": data.get("applicant"),
+                         "evidence": data.get("evidence") or (["face"] if data.get("customer_evidence") else []),
+                         "changes": data.get("changes") or None}
+            facts.append(fact)
+        return {"endorsement_no": data.get("endorsement_no"), "facts": facts, "flagged": data.get("flagged", False)}
+
+    def as_of(self, cutoff: datetime | None = None) -> EndorsementView:
+        """What its events up to ``cutoff`` (None: all read) say."""
+        facts = sorted((fact for fact in self.facts if cutoff is None or fact.at <= cutoff), key=lambda f: f.at)
+        named = [fact for fact in facts if fact.applicant is not None]
+        stated = [fact for fact in facts if fact.changes is not None]
+        typed = [fact for fact in facts if fact.endorsement_type is not None]
+        return EndorsementView(
+            endorsement_no=self.endorsement_no,
+            endorsement_type=typed[-1].endorsement_type if typed else None,
+            applicant=named[0].applicant if named else None,
+            evidence=frozenset(kind for fact in facts for kind in fact.evidence),
+            changes=tuple(stated[-1].changes or ()) if stated else (),
+            statuses=tuple((fact.status, fact.at) for fact in facts),
+        )
+
+    @property
+    def approved_at(self) -> datetime | None:
+        """The first approval read (what the evidence of an alert shows)."""
+        return min((fact.at for fact in self.facts if fact.status in APPROVING_STATUSES), default=None)
+
     def first_seen(self) -> datetime | None:
-        return min((at for _, at in self.statuses), default=None)
+        return min((fact.at for fact in self.facts), default=None)
 
 
 class ContactChange(BaseModel):
     party: str
     person: str | None
+    was: str | None = Field(default=None, description="the person's ID before this event, when it changed it")
     field: str
     old: Any = None
     new: Any = None
 
 
-class VisitOnHeld(BaseModel):
-    """A return visit completed on a number that only a still-undecided edit put there: an
-    interception if that edit turns out unauthorized, nothing if it was covered."""
+class Layout(BaseModel):
+    """Who stood in which place of the policy from a moment on (event time)."""
+
+    at: AwareDatetime
+    slots: list[Slot] = Field(description="label, person and birth date per place; no contact data")
+
+
+class PhoneSwitch(BaseModel):
+    """A post-lock change of the policyholder's mobile or landline: who put which number there."""
+
+    field: str
+    value: Any = None
+    replaced: Any = None
+    event_id: str
+    actor: dict[str, Any] = Field(default_factory=dict)
+
+
+class HeldVisit(BaseModel):
+    """A return visit completed on a number that is not the one the customer confirmed at the
+    lock, waiting like an edit for the endorsement stream to pass it plus the grace: then the
+    customer's authorizations as of the visit decide whether the number was theirs."""
 
     event_id: str
     at: AwareDatetime
@@ -130,6 +197,8 @@ class VisitOnHeld(BaseModel):
     channel: Channel | None = None
     branch_code: str | None = None
     holder_mobile: str | None = Field(default=None, description="the policyholder's mobile in the visit's own snapshot")
+    slots: list[Slot] = Field(default_factory=list, description="who the policyholder was at the visit")
+    switched_by: PhoneSwitch | None = Field(default=None, description="the change that put the number there, if any")
 
 
 class PendingEdit(BaseModel):
@@ -159,10 +228,6 @@ class PendingEdit(BaseModel):
     quarantine_json: str | None = Field(
         default=None, description="the record to emit if unauthorized (findings added then); always set in memory")
     outcome: str = Field(default="clean", description="the validation outcome, emitted if the edit is covered")
-    visits: list[VisitOnHeld] = Field(
-        default_factory=list,
-        description="completed return visits that called the number this edit put in place, judged with it",
-    )
 
 
 class LedgerKind(StrEnum):
@@ -235,6 +300,18 @@ class PolicyState(BaseModel):
     )
     terminated_at: AwareDatetime | None = None
     issued_at: AwareDatetime | None = None
+    confirmed_phones: dict[str, Any] = Field(
+        default_factory=dict, description="the policyholder's mobile and landline as confirmed at the lock (canonical)")
+    phone_switches: list[PhoneSwitch] = Field(default_factory=list, description="the latest, oldest first")
+    held_visits: list[HeldVisit] = Field(default_factory=list)
+    layouts: list[Layout] = Field(
+        default_factory=list,
+        description="who stood in which place (policyholder, insureds[i]) from when: an endorsement names a place "
+        "as it was when it was made, the latest, oldest first")
+    departed: list[Slot] = Field(
+        default_factory=list,
+        description="people no longer on the policy, with their contact data and baseline, the latest, oldest first: "
+        "one who comes back is the same person, not a new one")
     visit_watch: list[VisitWatch] = Field(default_factory=list)
 
     @property
