@@ -20,7 +20,7 @@ from schemas.alert import Alert
 from schemas.enums import QuarantineReason
 from streams import __version__
 from streams.core.crosspolicy import CrossPolicyStage, Observation
-from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step
+from streams.core.detection import DetectionConfig, PolicyMachine, PolicyState, Step, StreamTimes
 from streams.core.detection.state import Clock
 from streams.core.event_time import Timing, timing, with_outlier_warning
 from streams.core.origin import Origin, Stream
@@ -32,6 +32,8 @@ from streams.core.task import PartitionTask
 
 log = logging.getLogger(__name__)
 
+TIMER_RETRY = timedelta(hours=1)
+"""How much later (stream time) a timed decision that failed is tried again."""
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
 """Apache Kafka's default ``message.max.bytes`` is just over 1 MiB: stay under it."""
 
@@ -208,7 +210,7 @@ class Processor:
         emission = Emission()
         times = task.times(now)
         for key in task.index.due(times):
-            self._guarded(task, key, now, emission, lambda working: self.machine.advance(working, times, now))
+            self._guarded(task, key, now, emission, lambda working: self.machine.advance(working, times, now), times)
         return emission
 
     def finish(self, task: PartitionTask, now: datetime) -> Emission:
@@ -216,13 +218,14 @@ class Processor:
         emission = Emission()
         times = task.final_times(now)
         for key in sorted(task.states):
-            self._guarded(task, key, now, emission, lambda working: self.machine.finish(working, times, now))
+            self._guarded(task, key, now, emission, lambda working: self.machine.finish(working, times, now), times)
         return emission
 
     def _guarded(self, task: PartitionTask, key: str, now: datetime, emission: Emission,
-                 run: Callable[[PolicyState], Step]) -> None:
-        """A timed decision: no input to quarantine, so a defect keeps the state and is counted
-        (the policy is judged again at its next event)."""
+                 run: Callable[[PolicyState], Step], times: StreamTimes) -> None:
+        """A timed decision: no input to quarantine, so a defect keeps the state and is counted,
+        and the decision is tried again an hour of stream time later (and at the policy's next
+        event): a held edit is never left undecided because one attempt failed."""
         rollback: bytes | None = None
         try:
             state = task.states.get(key)
@@ -236,11 +239,20 @@ class Processor:
             _roll_back(task, key, rollback)
             emission.stage_errors["timer"] += 1
             log.error("timed decision failed for a policy of partition %d: %s", task.partition, type(exc).__name__)
-            task.index.discard(key)
+            self._retry_later(task, key, times)
             return
         emission.outputs += outputs
         emission.steps.append(step)
         task.commit(key, step.state, blob, deadlines)
+
+    def _retry_later(self, task: PartitionTask, key: str, times: StreamTimes) -> None:
+        try:
+            restored = task.states.get(key)
+            deadlines = self.machine.deadlines(restored) if restored is not None else {}
+        except Exception:  # noqa: BLE001 - even its state unreadable: its next event will tell
+            task.index.discard(key)
+            return
+        task.index.set(key, {clock: max(at, times.on(clock) or at) + TIMER_RETRY for clock, at in deadlines.items()})
 
     # -- guards ------------------------------------------------------------------------
 

@@ -299,3 +299,30 @@ def test_a_redelivered_batch_gives_byte_identical_outputs_whenever_it_is_process
     assert once == again
     kinds = {json.loads(value).get("reason") or json.loads(value).get("alert_type") for value in once}
     assert {"DECODE_ERROR", "UNAUTHORIZED_EDIT", "UNAUTHORIZED_CONTACT_EDIT"} <= kinds
+
+
+def test_a_timed_decision_that_fails_once_is_tried_again_and_decides(monkeypatch) -> None:
+    """The held edit is not left undecided until the policy's next event."""
+    from tests.lifecycle import CLERK, NEW_MOBILE, confirmed, with_mobile
+
+    driver = TopologyDriver(start=datetime(2024, 7, 3, tzinfo=UTC))
+    for stream, document in confirmed("PT") + [policy("PT", 4, "CUSTOMER_INFO_UPDATED", 1440, actor=CLERK,
+                                                      holder=with_mobile(NEW_MOBILE))]:
+        driver.pipe(stream, document)
+    machine = driver.processor.machine
+    original = machine.advance
+    failures = []
+
+    def flaky(state, times, now):  # noqa: ANN001
+        if not failures:
+            failures.append(now)
+            raise RuntimeError("transient")
+        return original(state, times, now)
+
+    monkeypatch.setattr(machine, "advance", flaky)
+    driver.set_idle(Stream.ENDORSEMENT)
+    driver.advance_wall(60)
+    assert failures and driver.stage_errors["timer"] == 1 and driver.read(OutputKind.ALERTS) == []
+    assert "PT" in driver.tasks[0].index._current  # noqa: SLF001 - still indexed, for later
+    driver.advance_wall(3601)
+    assert [a["source_event_ids"] for a in driver.read(OutputKind.ALERTS)] == [["PT-p04"]]

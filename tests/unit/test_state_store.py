@@ -89,7 +89,7 @@ def test_a_stored_state_that_cannot_be_read_costs_its_policys_events_not_the_par
     driver.pipe(Stream.POLICY, policy_event(event_id="b2", policy_no="PB", event_type="APPLICATION_AMENDED"))
     [record] = driver.read(OutputKind.QUARANTINE)
     assert record["event_id"] == "a2" and record["reason"] == "RULE_ERROR"
-    assert record["errors"] == ["state: StateVersionError"]
+    assert record["errors"] == ["state: StateUnreadable"]
     assert [c["event_id"] for c in driver.read(OutputKind.POLICY_CLEAN)] == ["a1", "b1", "b2"]
     assert driver.stage_errors["state"] == 1
 
@@ -171,3 +171,18 @@ def test_a_local_store_held_by_another_process_is_not_shared(tmp_path) -> None:
         second.close()
         first.close()
     assert not second.path.exists()
+
+
+def test_a_stored_state_without_its_index_that_cannot_be_read_costs_its_policy_not_a_restart() -> None:
+    """A worker restarting on a changelog with one unreadable record of its own format does not
+    stop (a crash loop at every restart): that policy's next event is quarantined instead."""
+    driver = TopologyDriver(start=NOW)
+    driver.pipe(Stream.POLICY, policy_event(event_id="a1", policy_no="PA"))
+    driver.pipe(Stream.POLICY, policy_event(event_id="b1", policy_no="PB"))
+    driver.changelog[0][b"PA"] = json.dumps({"v": 2, "policy_no": "PA", "slots": "not a list"}).encode()
+    driver.restart()
+    driver.pipe(Stream.POLICY, policy_event(event_id="a2", policy_no="PA", event_type="APPLICATION_AMENDED"))
+    driver.pipe(Stream.POLICY, policy_event(event_id="b2", policy_no="PB", event_type="APPLICATION_AMENDED"))
+    [record] = driver.read(OutputKind.QUARANTINE)
+    assert record["event_id"] == "a2" and record["errors"] == ["state: StateUnreadable"]
+    assert [c["event_id"] for c in driver.read(OutputKind.POLICY_CLEAN)] == ["a1", "b1", "b2"]

@@ -39,6 +39,11 @@ class StateVersionError(RuntimeError):
     """A state record written in a format this release cannot read."""
 
 
+class StateUnreadable(StateVersionError):
+    """One record of this release's format whose content does not read (a defect, a bit flip):
+    it costs that policy's events, never the partition."""
+
+
 class Slot(BaseModel):
     """One party slot of the last snapshot: who (ID type + number) and their contact fields."""
 
@@ -355,7 +360,7 @@ class PolicyState(BaseModel):
                 raise StateVersionError(
                     f"policy state record of format {version}; this release reads format {STATE_VERSION}"
                 ) from None
-            raise StateVersionError(f"unreadable policy state record ({exc.error_count()} errors)") from None
+            raise StateUnreadable(f"unreadable policy state record ({exc.error_count()} errors)") from None
         if "v" not in state.model_fields_set or state.v != STATE_VERSION:
             raise StateVersionError(
                 f"policy state record of format {state.v if 'v' in state.model_fields_set else 1}; "
