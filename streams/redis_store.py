@@ -2,17 +2,18 @@
 
 A batch's writes and reads run as one Lua script, so they are atomic: two workers judging
 the two halves of an identity conflict at the same moment cannot both miss it, because
-whichever script runs second sees the first one's write. The script's merges mirror
-:func:`streams.core.crosspolicy.index.merge_identity` and ``merge_use`` exactly; the tests run
-the same cases against this store and the in-process one.
+whichever script runs second sees the first one's write. The script's merges and caps mirror
+:func:`streams.core.crosspolicy.index.merge_person`, :func:`~streams.core.crosspolicy.index.merge_holder`
+and :func:`~streams.core.crosspolicy.index.put_capped` exactly; the tests run the same cases against
+this store and the in-process one and compare what both hold.
 
 Keys (``<prefix>`` = ``POLICYGUARD_REDIS_PREFIX``), every customer value a keyed hash:
 ``<prefix>:id:<person>`` hash policy → entry; ``<prefix>:mob:<mobile>`` hash policyholder →
 entry; ``<prefix>:roster`` hash mobile → staff member; ``<prefix>:claim:<alert_id>`` the
 event that owns an alert; ``<prefix>:alerts:<person>`` the cross-policy alerts about a
 person; ``<prefix>:audit`` who looked at which customer. Entries expire after the retention
-with no write. The script names keys it builds itself, so the index needs one Redis (or a
-Sentinel-managed primary), not Redis Cluster.
+with no write (a write a full key drops is no write). The script names keys it builds itself,
+so the index needs one Redis (or a Sentinel-managed primary), not Redis Cluster.
 """
 from __future__ import annotations
 
@@ -22,46 +23,91 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from streams.core.crosspolicy.config import CrossPolicyConfig
-from streams.core.crosspolicy.index import Claim, Request, RosterEntry, View
+from streams.core.crosspolicy.index import VALUES_PER_FIELD, Claim, Request, RosterEntry, View, policy_summaries
 from streams.core.crosspolicy.store import CustomerRecord
 
 EXCHANGE = """
 local req = cjson.decode(ARGV[1])
 local prefix, retention = req.prefix, req.retention
 local touched = {}
--- One write: merged into what is stored, or (a new field) added while the key is under its cap.
--- merge(old, new) is the entry to store, or nil to keep the old one.
+-- Names compare byte by byte, as Python compares them: Lua's < on strings follows the server's
+-- locale (Redis sets LC_COLLATE from its environment).
+local function before(one, other)
+  for i = 1, math.min(#one, #other) do
+    local x, y = string.byte(one, i), string.byte(other, i)
+    if x ~= y then return x < y end
+  end
+  return #one < #other
+end
+-- last_seen: a record's l, a fact's second element ([m, l, ...]).
+local function last_seen(x)
+  return x.l or x[2]
+end
+-- Caps keep the newest: the entry last seen longest ago (smallest l, then name) makes room.
+local function older(l1, name1, l2, name2)
+  return l1 < l2 or (l1 == l2 and before(name1, name2))
+end
+-- put_capped of streams/core/crosspolicy/index.py, on a nested map.
+local function put_capped(map, name, new, cap, merge)
+  local old = map[name]
+  if old ~= nil then map[name] = merge(old, new); return true end
+  local count, oldest, oldest_l = 0, nil, nil
+  for key, entry in pairs(map) do
+    count = count + 1
+    if oldest == nil or older(last_seen(entry), key, oldest_l, oldest) then oldest, oldest_l = key, last_seen(entry) end
+  end
+  if count < cap then map[name] = new; return true end
+  if older(last_seen(new), name, oldest_l, oldest) then return false end
+  map[oldest] = nil
+  map[name] = new
+  return true
+end
+local function merge_fact(old, new)
+  old[1] = math.min(old[1], new[1])
+  old[2] = math.max(old[2], new[2])
+  return old
+end
+local function merge_person(old, new)
+  for name, incoming in pairs(new.v) do
+    local kept = old.v[name]
+    if kept == nil then kept = {}; old.v[name] = kept end
+    for value, sighting in pairs(incoming) do
+      if kept[value] == nil and new.e ~= old.e then
+        sighting = {sighting[1], sighting[2], new.f, new.e, new.a, new.r}
+      end
+      put_capped(kept, value, sighting, req.per_field, merge_fact)
+    end
+  end
+  old.l = math.max(old.l, new.l)
+  return old
+end
+local function merge_holder(old, new)
+  for policy, entry in pairs(new.p) do put_capped(old.p, policy, entry, req.cap, merge_fact) end
+  old.l = math.max(old.l, new.l)
+  return old
+end
+-- One write: merged into what is stored, or added; on a full key in place of the entry last seen
+-- longest ago, unless the write is older still: then it is dropped and the key's expiry untouched.
 local function write(kind, w, cap, merge)
   local key, field, new = prefix .. kind .. w[1], w[2], w[3]
   local stored = redis.call('HGET', key, field)
-  local value = nil
   if stored then
-    local merged = merge(cjson.decode(stored), new)
-    if merged then value = cjson.encode(merged) end
-  elseif redis.call('HLEN', key) < cap then
-    value = cjson.encode(new)
+    new = merge(cjson.decode(stored), new)
+  elseif redis.call('HLEN', key) >= cap then
+    local flat = redis.call('HGETALL', key)
+    local oldest, oldest_l = nil, nil
+    for j = 1, #flat, 2 do
+      local l = cjson.decode(flat[j + 1]).l
+      if oldest == nil or older(l, flat[j], oldest_l, oldest) then oldest, oldest_l = flat[j], l end
+    end
+    if older(new.l, field, oldest_l, oldest) then return end
+    redis.call('HDEL', key, oldest)
   end
-  if value then redis.call('HSET', key, field, value) end
+  redis.call('HSET', key, field, cjson.encode(new))
   touched[key] = true
 end
-local function merge_identity(old, new)
-  if new.t < old.t then return nil end
-  if new.k == old.k then new.s = old.s; new.e = old.e; new.a = old.a end
-  return new
-end
-local function merge_use(old, new)
-  local first = old
-  if new.f < old.f then first = new end
-  local policies = old.p
-  for _, policy in ipairs(new.p) do
-    local known = false
-    for _, have in ipairs(policies) do if have == policy then known = true end end
-    if not known and #policies < req.cap then table.insert(policies, policy) end
-  end
-  return {f = first.f, l = math.max(old.l, new.l), e = first.e, a = first.a, p = policies, c = first.c, b = first.b}
-end
-for _, w in ipairs(req.ids) do write(':id:', w, req.per_person, merge_identity) end
-for _, w in ipairs(req.uses) do write(':mob:', w, req.per_mobile, merge_use) end
+for _, w in ipairs(req.ids) do write(':id:', w, req.per_person, merge_person) end
+for _, w in ipairs(req.uses) do write(':mob:', w, req.per_mobile, merge_holder) end
 for key in pairs(touched) do redis.call('EXPIRE', key, retention) end
 -- One JSON text back: stored values are JSON already, and one bulk reply parses in C, where
 -- thousands of nested reply elements would each cost a Python call.
@@ -101,7 +147,10 @@ local owned = {}
 for _ = 1, n do
   local id, owner, ref, people = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   i = i + 4
-  redis.call('SET', prefix .. ':claim:' .. id, owner, 'NX', 'EX', retention)
+  -- A claim lives as long as the alert is found again (its facts are still being written), so
+  -- an alert never expires from under facts that would find it, and emit it, once more.
+  redis.call('SET', prefix .. ':claim:' .. id, owner, 'NX')
+  redis.call('EXPIRE', prefix .. ':claim:' .. id, retention)
   local mine = redis.call('GET', prefix .. ':claim:' .. id) == owner
   if mine then table.insert(owned, id) end
   for _ = 1, people do
@@ -146,6 +195,7 @@ class RedisStore:
         document = {
             "prefix": self.prefix, "retention": self._retention, "cap": config.policies_per_mobile,
             "per_person": config.policies_per_person, "per_mobile": config.holders_per_mobile,
+            "per_field": VALUES_PER_FIELD,
             "ids": request.identities, "uses": request.uses,
             "persons": sorted(request.persons), "mobiles": sorted(request.mobiles), "roster": sorted(request.roster),
         }
@@ -187,7 +237,7 @@ class RedisStore:
         policies = await self.client.hgetall(f"{self.prefix}:id:{person}")
         alerts = await self.client.hgetall(f"{self.prefix}:alerts:{person}")
         return CustomerRecord(
-            {_text(k): json.loads(v) for k, v in policies.items()},
+            policy_summaries({_text(k): json.loads(v) for k, v in policies.items()}),
             [json.loads(v) for v in alerts.values()],
         )
 

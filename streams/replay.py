@@ -45,7 +45,9 @@ class ReplaySummary:
 
 
 CROSS_BATCH = 500
-"""Records judged between two exchanges with the customer index, as the worker batches them."""
+"""Records judged between two exchanges with the customer index. It sets how often the index is
+called, never what it answers: the cross-policy alerts are the same for any batching (the worker's
+batches differ), see :mod:`streams.core.crosspolicy.detectors`."""
 
 
 def read_records(path: Path) -> Iterator[tuple[int, bytes]]:

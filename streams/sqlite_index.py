@@ -43,6 +43,10 @@ class SqliteBackend:
             self.connection.execute("BEGIN")
             self.pending = 0
 
+    def delete(self, table: str, key: str, field: str) -> None:
+        """A full key making room for a newer entry (the caps keep the newest)."""
+        self.connection.execute("DELETE FROM entries WHERE tab = ? AND key = ? AND field = ?", (table, key, field))
+
     def claim(self, alert_id: str, owner: str) -> str:
         self.connection.execute("INSERT OR IGNORE INTO claims VALUES (?, ?)", (alert_id, owner))
         row = self.connection.execute("SELECT owner FROM claims WHERE alert_id = ?", (alert_id,)).fetchone()

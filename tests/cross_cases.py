@@ -5,17 +5,24 @@ so both stores are held to the same answers.
 """
 from __future__ import annotations
 
+import asyncio
+import random
 from collections import Counter
+from collections.abc import Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from streams.core.crosspolicy import DEV_SECRET, CrossPolicyStage, CrossStore
+from streams.core.crosspolicy import DEV_SECRET, CrossPolicyStage, CrossStore, Observation
+from streams.core.crosspolicy.index import RosterEntry
+from streams.core.crosspolicy.observation import MobileUse, PhoneCheck, Sighting
 from streams.core.crosspolicy.roster import parse_roster
 from streams.core.driver import TopologyDriver
-from streams.core.origin import Stream
+from streams.core.origin import Origin, Stream
 from streams.core.outputs import OutputKind
+from streams.core.pipeline import process_record
+from streams.core.ruleset import RuleSet
 from streams.cross_runner import CrossPolicyRunner
 from tests.lifecycle import AGENT, CLERK, CUSTOMER, SYSTEM, T0, endorsement, policy
 from tests.oracle import encode, person, resident_id
@@ -113,7 +120,7 @@ def cases() -> dict[str, CrossCase]:
         "couple-sharing-a-mobile": CrossCase(issued("XCP1", husband) + issued("XCP2", wife, minutes=DAY)),
         "shared-contact": CrossCase(
             [event for i, holder in enumerate(strangers) for event in issued(f"XSC{i + 1}", holder, minutes=i * DAY)],
-            Counter({"SHARED_CONTACT": 1})),
+            Counter({"SHARED_CONTACT": 3})),  # one per policy carrying the crowded mobile
         "shared-mobile-spread-beyond-the-window": CrossCase(
             [event for i, holder in enumerate(apart) for event in issued(f"XSW{i + 1}", holder, minutes=i * 20 * DAY)]),
         "family-sharing-a-landline": CrossCase(
@@ -170,3 +177,132 @@ def cross_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def comparable(alert: dict[str, Any]) -> dict[str, Any]:
     """An alert without its detection time: what must not depend on arrival order."""
     return {key: value for key, value in alert.items() if key != "detected_at"}
+
+
+# -- random observation sets: the same answers whatever the batching and interleaving -------------
+
+SCENARIO_T0 = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
+SCENARIO_STAFF = {"mob-staff": RosterEntry("A0107", "SALES_AGENT")}
+"""A roster for the scenarios: one staff mobile, which some policies carry."""
+ACTORS = [{"user_id": "A0107", "role": "SALES_AGENT", "supervisor_id": "S0001"},
+          {"user_id": "T0101", "role": "BANK_TELLER", "supervisor_id": None},
+          {"user_id": "OP0002", "role": "OPERATIONS_CLERK", "supervisor_id": "OP0100"},
+          {"user_id": "SYS", "role": "SYSTEM", "supervisor_id": None}]
+
+
+def _attributes(rng: random.Random, person: str, usual: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Mostly the policy's usual values; now and then another (a typo, a correction) or none."""
+    chosen = {}
+    for name, value in usual.items():
+        draw = rng.random()
+        if draw < 0.12:
+            continue  # not given, or rejected by a rule
+        chosen[name] = value if draw < 0.8 else f"{person}-{name}-{rng.randrange(3)}"
+    return tuple(sorted(chosen.items()))
+
+
+def scenario(rng: random.Random) -> dict[str, list[Observation]]:
+    """Policy → its observations in order: a handful of people and mobiles shared between policies,
+    values that change and change back, times that sometimes step back within a policy, policies
+    months and years apart, a staff mobile now and then. Small enough that no cap is reached."""
+    persons = [f"person-{i}" for i in range(rng.randint(2, 5))]
+    mobiles = [f"mob-{i}" for i in range(rng.randint(1, 3))] + ["mob-staff"]
+    spread_days = rng.choice([10, 90])
+    policies: dict[str, list[Observation]] = {}
+    for n in range(rng.randint(3, 9)):
+        policy_no = f"XR{n:02d}"
+        holder = rng.choice(persons)
+        insured = rng.choice([holder, *persons, None])
+        usual = {p: {"name": f"{p}-name-{rng.randrange(2)}", "birth_date": f"{p}-birth-{rng.randrange(2)}",
+                     "gender": f"{p}-gender-{rng.randrange(2)}"} for p in {holder, insured} if p is not None}
+        mobile = rng.choice(mobiles)
+        channel, branch = rng.choice(["AGENCY", "BANCASSURANCE", "TELESALES"]), rng.choice(["861100", "864403"])
+        at = SCENARIO_T0 + rng.choice([0, 0, 0, 400, 900]) * 86_400 + rng.randrange(spread_days * 86_400)
+        events = []
+        for k in range(rng.randint(1, 5)):
+            at += rng.choice([-2 * 86_400, 0, 600, 86_400, 5 * 86_400, 20 * 86_400, 45 * 86_400])
+            if rng.random() < 0.2:
+                mobile = rng.choice(mobiles)
+            parties = [("policyholder", holder)] + ([("insureds[0]", insured)] if insured is not None else [])
+            sightings = {}
+            for label, party in parties:
+                role = "policyholder" if label == "policyholder" else "insured"
+                if party in sightings:
+                    sightings[party] = Sighting(party, "1101**********0000", (*sightings[party].roles, role),
+                                                sightings[party].attributes)
+                else:
+                    sightings[party] = Sighting(party, "1101**********0000", (role,),
+                                                _attributes(rng, party, usual[party]))
+            events.append(Observation(
+                event_id=f"{policy_no}-p{k:02d}", policy_no=policy_no, channel=channel, branch_code=branch,
+                at=datetime.fromtimestamp(at, tz=UTC), actor=rng.choice(ACTORS),
+                sightings=tuple(sightings.values()),
+                phones=(PhoneCheck(mobile, "136****0000", holder, ("policyholder",)),),
+                use=MobileUse(mobile, "136****0000", holder) if rng.random() < 0.9 else None,
+            ))
+        policies[policy_no] = events
+    return policies
+
+
+def interleave(policies: dict[str, list[Observation]], rng: random.Random) -> list[Observation]:
+    """Each policy's observations in order, policies interleaved at random (as partitions are)."""
+    queues = {policy: list(events) for policy, events in policies.items()}
+    out = []
+    while queues:
+        policy = rng.choice(sorted(queues))
+        out.append(queues[policy].pop(0))
+        if not queues[policy]:
+            del queues[policy]
+    return out
+
+
+def in_order(policies: dict[str, list[Observation]]) -> list[Observation]:
+    """Policy after policy: the reference order."""
+    return [obs for events in policies.values() for obs in events]
+
+
+def split(observations: Sequence[Observation], sizes: Sequence[int]) -> list[list[Observation]]:
+    """Batches of the given sizes, the last size repeated until the observations run out."""
+    batches, start, turn = [], 0, 0
+    while start < len(observations):
+        size = max(1, sizes[min(turn, len(sizes) - 1)])
+        batches.append(list(observations[start:start + size]))
+        start, turn = start + size, turn + 1
+    return batches
+
+
+def run_batches(store: CrossStore, batches: Sequence[Sequence[Observation]], *,
+                roster: dict[str, RosterEntry] | None = None) -> list[dict[str, Any]]:
+    """The cross-policy alerts the batches raise one after another, as comparable JSON, sorted."""
+    runner = CrossPolicyRunner(CrossPolicyStage.default(DEV_SECRET), store)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(store.load_roster(dict(SCENARIO_STAFF if roster is None else roster)))
+        now = datetime(2030, 1, 1, tzinfo=UTC)
+        alerts = []
+        for n, batch in enumerate(batches):
+            alerts += loop.run_until_complete(runner.run(batch, now + timedelta(seconds=n)))
+        loop.run_until_complete(runner.close())
+    finally:
+        loop.close()
+    return sorted((comparable(alert.model_dump(mode="json")) for alert in alerts), key=lambda a: a["alert_id"])
+
+
+FARM = "13612340000"
+"""A mobile many policyholders are given (a salesperson's, a placeholder)."""
+
+
+def farm_holder(n: int, mobile: str = FARM) -> dict[str, Any]:
+    """The n-th of many unrelated policyholders (distinct ID numbers), all on ``mobile``."""
+    birth = f"19{70 + n % 25}-0{1 + n % 9}-1{n % 10}"
+    return dict(customer("客户", "F", birth, region="500103", serial=10 + n % 90), mobile=mobile,
+                id_no=resident_id(f"5001{n // 90:02d}", birth, "F", 10 + n % 90))
+
+
+def observations(events: list[Event], stage: CrossPolicyStage) -> list[Observation]:
+    """What the stage observes of judged policy events, in their order."""
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    ruleset = RuleSet.default()
+    verdicts = [process_record(encode(doc), Origin(topic="policy-events"), now=now, ruleset=ruleset, stream=stream)
+                for stream, doc in events]
+    return [obs for obs in map(stage.observe, verdicts) if obs is not None]

@@ -47,6 +47,8 @@ WORKLIST_COLUMNS = ["policy_no", "channel", "branch_code", "agent_code", "interm
                     "policyholder_id_no", "policyholder_phone", "problems", "rules", "contact", "source"]
 CONTACT_ZH = {"phone": "电话", "letter": "信函", "visit": "上门"}
 CROSS_BATCH = 2_000
+"""Spooled observations per exchange with the customer index in pass 2: a round-trip size, not a
+semantic one (the alerts do not depend on it)."""
 
 
 class AuditInputError(ValueError):

@@ -42,6 +42,8 @@ from tests.oracle import encode, resident_id
 pytestmark = pytest.mark.integration
 
 CASES = cases()
+ROSTER_STAFF = len(ROSTER_CSV.splitlines()) - 1
+"""Usable lines of the shared roster (every one is: its mobiles all differ)."""
 StoreFactory = Callable[..., RedisStore]
 
 
@@ -173,7 +175,7 @@ def test_roster_load_replaces_the_roster_atomically(servers: Servers, tmp_path: 
             patch.setenv(name, value)
         assert main(["roster", "load", str(roster)]) == 0
         client = redis.Redis.from_url(servers.redis_url)
-        assert client.hlen(f"{prefix}:roster") == 3
+        assert client.hlen(f"{prefix}:roster") == ROSTER_STAFF
         roster.write_text("user_id,role,mobile\nB1,SALES_AGENT,13700000001\n", encoding="utf-8")
         assert main(["roster", "load", str(roster)]) == 0
         assert client.hlen(f"{prefix}:roster") == 1
@@ -213,7 +215,7 @@ def test_the_customer_command_shows_one_customer_across_channels(servers: Server
 
 def test_hot_keys_are_capped_alike_on_both_stores(redis_store: StoreFactory) -> None:
     """A group policyholder on 600 policies, one mobile on 300 policyholders: both stores keep the
-    same first entries up to the caps, so a hot key never grows a batch's read without bound."""
+    same newest entries up to the caps, so a hot key never grows a batch's read without bound."""
     config = CrossPolicyConfig()
     stage = CrossPolicyStage.default(DEV_SECRET, config)
     company = customer("万达物业", "M", "1980-01-01", region="110101", serial=99, mobile="13700000000")
@@ -238,6 +240,7 @@ def test_hot_keys_are_capped_alike_on_both_stores(redis_store: StoreFactory) -> 
     assert in_redis.persons == in_memory.persons
     assert in_redis.mobiles == in_memory.mobiles
     assert max(len(holders) for holders in in_redis.mobiles.values()) == config.holders_per_mobile
+    assert sorted(in_redis.persons[person]) == [f"XG{n:04d}" for n in range(100, 600)]  # the newest 500
 
 
 def test_replay_on_redis_and_in_process_give_the_same_alerts(servers: Servers, tmp_path: Path, prefix: str,
@@ -266,7 +269,7 @@ def test_replay_on_redis_and_in_process_give_the_same_alerts(servers: Servers, t
     assert Counter(a["alert_type"] for a in cross_alerts(alerts("redis"))) == sum(
         (c.alerts for c in CASES.values()), Counter())
     client = redis.Redis.from_url(servers.redis_url)
-    assert client.hlen(f"{prefix}:roster") == 3  # --roster with REDIS_URL loads it there
+    assert client.hlen(f"{prefix}:roster") == ROSTER_STAFF  # --roster with REDIS_URL loads it there
     client.close()
     monkeypatch.delenv("POLICYGUARD_HASH_SECRET")
     assert main(["replay", *files, "--out", str(tmp_path / "refused")]) == 2  # never the development key on Redis

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.core.crosspolicy import Hasher, MemoryStore
-from streams.core.crosspolicy.detectors import shared_windows
-from streams.core.crosspolicy.index import merge_identity, merge_use
+from streams.core.crosspolicy import CrossPolicyConfig, Hasher, MemoryStore
+from streams.core.crosspolicy.detectors import crowded_uses
+from streams.core.crosspolicy.index import holder_entry, merge_holder, merge_person, person_entry, put_capped
 from streams.core.crosspolicy.roster import RosterFileError, parse_roster
 from streams.core.masking import mask_phone
 from streams.core.origin import Origin
@@ -73,14 +73,16 @@ def test_alerts_and_ids_do_not_depend_on_arrival_order_or_partitions(seed: int, 
     assert sorted((comparable(a) for a in shuffled), key=lambda a: a["alert_id"]) == reference
 
 
-def test_identity_conflict_names_both_policies_and_the_newer_as_the_policy() -> None:
+def test_identity_conflict_names_the_newer_policy_from_its_own_first_record() -> None:
+    """The alert is about XIC2's name, contradicted by XIC1's earlier record: its content comes from
+    XIC2's first event with that name, so whichever policy is read first it reads the same."""
     alerts = cross_alerts(pipe_all(driver_with(MemoryStore()), CASES["identity-conflict"].events))
     (alert,) = alerts
-    assert alert["policy_no"] == "XIC2" and alert["evidence"]["other_policy_no"] == "XIC1"
-    assert alert["evidence"]["fields"] == ["name"]
+    assert alert["policy_no"] == "XIC2" and alert["evidence"]["fields"] == ["name"]
     assert alert["channel"] == "BANCASSURANCE" and alert["severity"] == "HIGH"
-    assert alert["source_event_ids"] == ["XIC1-p01", "XIC2-p01"]
-    assert "*" in alert["evidence"]["id_no"]
+    assert alert["source_event_ids"] == ["XIC2-p01"] and alert["event_time"].startswith("2024-07-04")
+    assert alert["responsible"]["user_id"] == "A0107" and alert["penalty"] is None
+    assert "*" in alert["evidence"]["id_no"] and "XIC2" in alert["summary_zh"]
 
 
 def test_staff_phone_names_the_staff_member_and_masks_the_number() -> None:
@@ -113,15 +115,27 @@ def test_interception_blames_who_switched_the_number() -> None:
     assert [a["source_event_ids"] for a in edits] == [["XRV1-p04"]]
 
 
-def test_shared_contact_fires_once_per_window_and_again_in_a_later_one() -> None:
+def _holders(uses: dict[str, tuple[int, int]]) -> dict:
+    """Mobile entries of policyholders with one policy each, used from the first to the second day."""
     day = 86_400
-    holders = {f"h{i}": {"f": i * day, "l": i * day} for i in range(3)}
-    assert [end for end, _ in shared_windows(holders, 3, 30 * day)] == [2 * day]
-    holders |= {f"k{i}": {"f": (100 + i) * day, "l": (100 + i) * day} for i in range(3)}
-    assert [end for end, _ in shared_windows(holders, 3, 30 * day)] == [2 * day, 102 * day]
-    # A holder whose uses span the window still counts in it.
-    spread = {"a": {"f": 0, "l": 50 * day}, "b": {"f": 45 * day, "l": 45 * day}, "c": {"f": 46 * day, "l": 46 * day}}
-    assert [members for _, members in shared_windows(spread, 3, 30 * day)] == [["a", "b", "c"]]
+    return {holder: {"l": last * day, "p": {f"P-{holder}": [first * day, last * day, first * day, f"e-{holder}", [],
+                                                             None, None]}}
+            for holder, (first, last) in uses.items()}
+
+
+def _crowded(uses: dict[str, tuple[int, int]]) -> list[str]:
+    return [use.holder for use in crowded_uses(_holders(uses), CrossPolicyConfig())]
+
+
+def test_shared_contact_flags_every_policy_in_a_crowded_window_and_none_outside() -> None:
+    assert _crowded({"a": (0, 0), "b": (1, 1), "c": (2, 2)}) == ["a", "b", "c"]
+    assert _crowded({"a": (0, 0), "b": (20, 20), "c": (40, 40)}) == []  # no 30 days hold three
+    assert _crowded({"a": (0, 0), "b": (15, 15), "c": (30, 30)}) == ["a", "b", "c"]  # the window's ends count
+    # A later crowd flags its own policies; the first stays flagged, the lone use between is not.
+    assert _crowded({"a": (0, 0), "b": (1, 1), "c": (2, 2), "d": (60, 60), "e": (100, 100), "f": (101, 101),
+                     "g": (102, 102)}) == ["a", "b", "c", "e", "f", "g"]
+    # A policyholder whose uses span the window counts in it.
+    assert _crowded({"a": (0, 50), "b": (45, 45), "c": (46, 46)}) == ["a", "b", "c"]
 
 
 def test_index_writes_are_idempotent_and_never_roll_back() -> None:
@@ -144,18 +158,44 @@ def _verdicts(events: list) -> list[Verdict]:
             for stream, doc in events]
 
 
-def test_merges_keep_the_first_values_and_the_latest_time() -> None:
-    first = {"k": "name=a", "t": 10, "s": 10, "e": "e1", "a": ["u1", "SALES_AGENT", None], "r": ["policyholder"],
-             "c": "AGENCY", "b": None}
-    later_same = dict(first, t=20, e="e2", a=["u2", "SYSTEM", None])
-    assert merge_identity(first, later_same) == dict(later_same, s=10, e="e1", a=["u1", "SALES_AGENT", None])
-    changed = dict(first, k="name=b", t=30, s=30, e="e3")
-    assert merge_identity(later_same, changed) == changed
-    assert merge_identity(changed, first) == changed  # an older event read late
-    use = {"f": 10, "l": 10, "e": "e1", "a": [], "p": ["P1"], "c": "AGENCY", "b": None}
-    assert merge_use(use, dict(use, f=5, l=5, e="e0", p=["P2"]), 20) == {
-        "f": 5, "l": 10, "e": "e0", "a": [], "p": ["P1", "P2"], "c": "AGENCY", "b": None}
-    assert merge_use(use, use, 20) == use
+def test_merges_keep_each_first_record_and_widen_its_span() -> None:
+    actor = ["u1", "SALES_AGENT", None]
+    first = person_entry(at=10, event_id="e1", actor=actor, roles=["policyholder"], attributes={"name": "a"},
+                         channel="AGENCY", branch_code=None)
+    same_later = person_entry(at=20, event_id="e2", actor=["u2", "SYSTEM", None], roles=["insured"],
+                              attributes={"name": "a"}, channel="BANK", branch_code="B1")
+    merged = merge_person(first, same_later)
+    assert merged["v"]["name"]["a"] == [10, 20]  # first recorded by the record's own first event
+    assert (merged["f"], merged["l"], merged["e"], merged["c"], merged["r"]) == (10, 20, "e1", "AGENCY",
+                                                                               ["policyholder"])
+    # An older event read late widens the span back; the anchor stays the first event read.
+    older = person_entry(at=5, event_id="e0", actor=actor, roles=["policyholder"], attributes={"name": "a"},
+                         channel="AGENCY", branch_code=None)
+    assert merge_person(merged, older)["v"]["name"]["a"] == [5, 20]
+    # A corrected value is a second fact, anchored on the event that brought it; the first is kept.
+    corrected = person_entry(at=30, event_id="e3", actor=actor, roles=["insured", "policyholder"],
+                             attributes={"name": "b"}, channel="AGENCY", branch_code=None)
+    both = merge_person(merged, corrected)
+    assert both["v"]["name"] == {"a": [10, 20], "b": [30, 30, 30, "e3", actor, ["insured", "policyholder"]]}
+    assert merge_person(both, corrected) == both and merge_person(merged, same_later) == merged  # idempotent
+    use = holder_entry(at=10, event_id="e1", actor=[], policy_no="P1", channel="AGENCY", branch_code=None)
+    other = holder_entry(at=5, event_id="e0", actor=[], policy_no="P2", channel="BANK", branch_code=None)
+    assert merge_holder(use, other, 20) == {"l": 10, "p": use["p"] | other["p"]}
+    assert merge_holder(use, use, 20) == use
+
+
+def test_a_full_map_keeps_the_newest_and_drops_what_is_older_than_all_it_keeps() -> None:
+    def keep(old: list, new: list) -> list:
+        return old
+
+    kept = {"x": [10, 10], "y": [20, 20]}
+    assert put_capped(kept, "z", [30, 30], 2, keep) and set(kept) == {"y", "z"}
+    assert not put_capped(kept, "w", [15, 15], 2, keep) and set(kept) == {"y", "z"}
+    assert put_capped(kept, "y", [5, 5], 2, keep) and set(kept) == {"y", "z"}  # a merge, never dropped
+    # A tie on the time: the smaller name counts as the older.
+    records = {"x": {"l": 10}, "y": {"l": 10}}
+    assert not put_capped(records, "w", {"l": 10}, 2, keep) and set(records) == {"x", "y"}
+    assert put_capped(records, "z", {"l": 10}, 2, keep) and set(records) == {"y", "z"}
 
 
 def test_the_index_holds_keyed_hashes_only() -> None:

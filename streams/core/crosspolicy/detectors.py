@@ -1,13 +1,21 @@
 """The three cross-policy detectors: an observation and the index's view in, candidate alerts out.
 
-An alert about two policies, or about a mobile's users, is built only from what the index
-holds about them, never from which of them happened to be read first, and its id from the
-sorted pair (or the mobile and its window): two policies on different partitions give the
-same alert whichever arrives first.
+Every alert is about one *fact* of the index (see :mod:`streams.core.crosspolicy.index`): a
+value recorded on a policy, a mobile used on a policy, a staff mobile on a policy. Its id and
+its content come from that fact's anchor only, and whether it fires depends only on which
+facts exist, never on which was read first: more facts can make an alert true, none can make
+it false. So the alerts of a set of events are the same for any batching and any interleaving
+of policies (each policy's own events in order), and none ever needs retracting. A policy is
+judged *as of its own event time*: against what the other policies recorded up to then, also
+when those records arrive later (their arrival finds the alert then).
+
+Each observation looks for the alerts it can have made true: those about its own facts, and
+those about other facts it bears witness to. The claim (first claimant wins) decides which
+event emits an alert; every claimant would emit the same one.
 """
 from __future__ import annotations
 
-import heapq
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +23,7 @@ from typing import Any
 from schemas.alert import Alert, AlertChange, Penalty, Responsible
 from schemas.enums import ActorRole, AlertSeverity, AlertType, Channel
 from streams.core.crosspolicy.config import CrossPolicyConfig
-from streams.core.crosspolicy.index import Claim, Entry, View
+from streams.core.crosspolicy.index import Anchor, Claim, Entry, View, span, use_anchor, value_anchor
 from streams.core.crosspolicy.observation import Observation
 from streams.core.detection.records import fine_zh, penalized, policy_alert, responsible_of, stable_id, who_zh
 from streams.core.evaluate import CHINA_STANDARD_TIME
@@ -96,6 +104,8 @@ def staff_phones(obs: Observation, view: View, now: datetime,
     return candidates
 
 
+
+
 # -- IDENTITY_CONFLICT -------------------------------------------------------------------------
 
 
@@ -111,8 +121,8 @@ def differing(one: str, other: str) -> list[str]:
 
 
 def identities_of(entries: dict[str, Entry]) -> dict[str, list[str]]:
-    """One person's policies grouped by the values they appear with, each group in the order
-    its values appeared (then by policy number)."""
+    """One person's policies (:func:`~streams.core.crosspolicy.index.policy_summaries`) grouped by
+    the values they carry now, each group in the order its values appeared (then by policy)."""
     groups: dict[str, list[str]] = {}
     for policy, entry in entries.items():
         groups.setdefault(entry["k"], []).append(policy)
@@ -121,150 +131,232 @@ def identities_of(entries: dict[str, Entry]) -> dict[str, list[str]]:
     return groups
 
 
-def conflicts_of(entries: dict[str, Entry], identity: str | None = None,
-                 groups: dict[str, list[str]] | None = None) -> list[tuple[str, str, list[str], str]]:
-    """Conflicting values of one ID number, each pair of value sets once, named by the first
-    policy of each: (older policy, newer policy, fields, the pair's key). ``identity``: only
-    the pairs with that value set (the observed policy's), O(distinct value sets).
-    ``groups``: :func:`identities_of` the entries, when the caller has it already."""
-    groups = groups if groups is not None else identities_of(entries)
+def conflicts_of(entries: dict[str, Entry]) -> list[tuple[str, str, list[str], str]]:
+    """The customer view's picture of a person today: their policies' current values that
+    disagree, each pair of value sets once, named by the first policy of each (older policy,
+    newer policy, fields, the pair's key). Alerts are not built from this (see
+    :func:`identity_conflicts`)."""
+    groups = identities_of(entries)
     keys = sorted(groups)
-    pairs = [(identity, other) for other in keys if other != identity] if identity is not None else [
-        (one, other) for i, one in enumerate(keys) for other in keys[i + 1:]]
     found = []
-    for one, other in pairs:
-        fields = differing(one, other)
-        if not fields or one not in groups:
-            continue
-        older, newer = sorted((groups[one][0], groups[other][0]), key=lambda p: (entries[p]["s"], p))
-        found.append((older, newer, fields, "\x1e".join(sorted((one, other)))))
+    for i, one in enumerate(keys):
+        for other in keys[i + 1:]:
+            fields = differing(one, other)
+            if fields:
+                older, newer = sorted((groups[one][0], groups[other][0]), key=lambda p: (entries[p]["s"], p))
+                found.append((older, newer, fields, "\x1e".join((one, other))))
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class ValueFact:
+    """One value of one field of a person, as recorded on one policy: seen from ``first`` on
+    (the earliest event time it was seen at), first recorded by ``anchor``."""
+
+    policy: str
+    value: str
+    first: int
+    anchor: Anchor
+
+
+def value_facts(entries: dict[str, Entry], name: str) -> dict[str, list[ValueFact]]:
+    """A person's values of field ``name`` on all their policies, grouped by value."""
+    groups: dict[str, list[ValueFact]] = {}
+    for policy, entry in entries.items():
+        for value, held in entry["v"].get(name, {}).items():
+            groups.setdefault(value, []).append(ValueFact(policy, value, held[0], value_anchor(entry, held)))
+    return groups
+
+
+def witnesses(other: ValueFact, fact: ValueFact) -> bool:
+    """``other`` makes ``fact`` a conflict: another policy, another value, recorded at or before
+    ``fact`` was first recorded. However long ago: a policy in force keeps its record for decades
+    without an event, and an index entry is forgotten only by the store's retention. Nor does a
+    later correction of ``other`` on its own policy undo it: whether it came before ``fact`` could
+    still change with what arrives later, and an emitted alert cannot be taken back."""
+    return other.policy != fact.policy and other.value != fact.value and other.first <= fact.anchor.at
+
+
+def conflicting_values(entries: dict[str, Entry], name: str) -> list[ValueFact]:
+    """Every value of field ``name`` that some other policy's earlier record contradicts.
+    Grouped by value, so one typo against a thousand agreeing policies costs one scan."""
+    groups = value_facts(entries, name)
+    if len(groups) < 2:
+        return []
+    return [fact for value, facts in groups.items() for fact in facts
+            if any(witnesses(other, fact) for rival, others in groups.items() if rival != value
+                   for other in others)]
+
+
+def identity_alert(person: str, id_masked: str, name: str, found: ValueFact, now: datetime) -> Alert:
+    """The alert about one policy's value, from that value's anchor: the same whichever event finds it."""
+    policy, anchor = found.policy, found.anchor
+    return Alert(
+        alert_id=stable_id(AlertType.IDENTITY_CONFLICT.value, person, policy, name, found.value),
+        alert_type=AlertType.IDENTITY_CONFLICT,
+        severity=AlertSeverity.HIGH,
+        policy_no=policy,
+        channel=anchor.channel,
+        branch_code=anchor.branch_code,
+        detected_at=now,
+        event_time=moment(anchor.at),
+        source_event_ids=[anchor.event_id],
+        responsible=responsible_from(anchor.actor),
+        penalty=None,
+        evidence={
+            "id_no": id_masked,
+            "fields": [name],
+            "roles": anchor.roles,
+            "since": moment(anchor.at).isoformat(),
+        },
+        summary_zh=(
+            f"证件号码{id_masked}在保单{policy}上的{field_zh(name)}与该证件号码在其他保单上更早的记录不一致，"
+            f"请核实客户身份并更正有误的一方（policyguard customer 可列出该客户的全部保单）。"
+        ),
+    )
+
+
 def identity_conflicts(obs: Observation, view: View, now: datetime,
-                       grouped: dict[str, dict[str, list[str]]] | None = None) -> list[Candidate]:
-    """One alert per pair of conflicting value sets of an ID number (whichever policies carry
-    them, however many): a typo on one of a group policyholder's thousand policies is one case.
-    ``grouped``: a cache of :func:`identities_of` per person, shared across one batch."""
-    grouped = grouped if grouped is not None else {}
+                       cache: dict[tuple[str, str], list[ValueFact]] | None = None) -> list[Candidate]:
+    """One alert per (person, policy, field, value) that another policy's earlier record of that
+    person contradicts (recorded at or before the value was first recorded: :func:`witnesses`).
+    A typo entered after a thousand agreeing policies is one alert, on its policy; a policy whose
+    value is corrected later keeps the alert its wrong value raised, and a value is judged even if
+    a later event of the same batch corrected it.
+    ``cache``: :func:`conflicting_values` per (person, field), shared across one batch."""
+    cache = cache if cache is not None else {}
     candidates = []
     for sighting in obs.sightings:
         entries = view.persons.get(sighting.person, {})
         mine = entries.get(obs.policy_no)
-        if mine is None:
-            continue  # not indexed: a person on more policies than the index keeps, or an older event
-        if sighting.person not in grouped:
-            grouped[sighting.person] = identities_of(entries)
-        for older, newer, fields, pair in conflicts_of(entries, mine["k"], grouped[sighting.person]):
-            old, new = entries[older], entries[newer]
-            what = "、".join(field_zh(name) for name in fields)
-            alert = Alert(
-                alert_id=stable_id(AlertType.IDENTITY_CONFLICT.value, sighting.person, pair),
-                alert_type=AlertType.IDENTITY_CONFLICT,
-                severity=AlertSeverity.HIGH,
-                policy_no=newer,
-                channel=new.get("c"),
-                branch_code=new.get("b"),
-                detected_at=now,
-                event_time=moment(new["s"]),
-                source_event_ids=[old["e"], new["e"]],
-                responsible=responsible_from(new.get("a")),
-                penalty=None,
-                evidence={
-                    "id_no": sighting.id_masked,
-                    "fields": fields,
-                    "other_policy_no": older,
-                    "policies": [
-                        {"policy_no": policy, "channel": entries[policy].get("c"), "roles": entries[policy].get("r"),
-                         "since": moment(entries[policy]["s"]).isoformat()}
-                        for policy in (older, newer)
-                    ],
-                },
-                summary_zh=(
-                    f"证件号码{sighting.id_masked}在保单{older}与保单{newer}上的{what}不一致，"
-                    f"请核实客户身份并更正有误的一方。"
-                ),
-            )
-            candidates.append(Candidate(alert, Claim(alert.alert_id, obs.event_id, alert.alert_type.value, newer,
-                                                     (sighting.person,))))
+        if mine is None or len(entries) < 2:
+            continue  # not indexed (older than a full ID number keeps), or on no other policy
+        for name, value in sighting.attributes:
+            held = mine["v"].get(name, {}).get(value)
+            if held is None:
+                continue
+            if (sighting.person, name) not in cache:
+                cache[sighting.person, name] = conflicting_values(entries, name)
+            observed = ValueFact(obs.policy_no, value, held[0], value_anchor(mine, held))
+            for found in cache[sighting.person, name]:
+                if (found.policy, found.value) == (obs.policy_no, value) or witnesses(observed, found):
+                    alert = identity_alert(sighting.person, sighting.id_masked, name, found, now)
+                    candidates.append(Candidate(alert, Claim(alert.alert_id, obs.event_id, alert.alert_type.value,
+                                                             alert.policy_no, (sighting.person,))))
     return candidates
 
 
 # -- SHARED_CONTACT -----------------------------------------------------------------------------
 
 
-def shared_windows(holders: dict[str, Entry], min_ids: int, window_s: float) -> list[tuple[int, list[str]]]:
-    """Each window of ``window_s`` in which ``min_ids`` or more distinct policyholders used the
-    mobile, as (end, members), earliest first, windows not overlapping: the first ends at
-    the earliest moment the count is reached, the next no sooner than a window later.
+@dataclass(frozen=True, slots=True)
+class UseFact:
+    """One policyholder's use of the mobile on one policy: from ``first`` to ``last``, first
+    recorded by ``anchor``."""
 
-    A holder counts in the window ending at T when their uses, first to last, reach into it.
-    O(H log H): ends only move forward, so a holder whose last use fell out never returns."""
-    found: list[tuple[int, list[str]]] = []
-    ordered = sorted(holders.items(), key=lambda item: (item[1]["f"], item[0]))
-    inside: list[tuple[int, str]] = []  # (last use, holder), a heap
-    not_before: float | None = None
-    position = 0
-    while position < len(ordered):
-        end = ordered[position][1]["f"]
-        while position < len(ordered) and ordered[position][1]["f"] == end:
-            holder, entry = ordered[position]
-            heapq.heappush(inside, (entry["l"], holder))
-            position += 1
-        while inside and inside[0][0] < end - window_s:
-            heapq.heappop(inside)
-        if len(inside) >= min_ids and (not_before is None or end >= not_before):
-            found.append((end, sorted(holder for _, holder in inside)))
-            not_before = end + window_s
-    return found
+    holder: str
+    policy: str
+    first: int
+    last: int
+    anchor: Anchor
+
+
+@dataclass
+class Crowd:
+    """Who used one mobile when: each policyholder's span, first to last use, as sorted ends."""
+
+    lows: list[int]
+    highs: list[int]
+
+    @classmethod
+    def of(cls, holders: dict[str, Entry]) -> Crowd:
+        spans = [span(entry) for entry in holders.values() if entry["p"]]
+        return cls(sorted(low for low, _ in spans), sorted(high for _, high in spans))
+
+    def reaching(self, start: float, end: float) -> int:
+        """Policyholders whose span reaches into [start, end]."""
+        return bisect_right(self.lows, end) - bisect_left(self.highs, start)
+
+    def crowded(self, first: int, last: int, window_s: float, min_ids: int) -> bool:
+        """Some window of ``window_s`` meeting [first, last] is reached by ``min_ids`` policyholders.
+        A window's count only rises where its end meets a first use, so those starts suffice."""
+        rising = self.lows[bisect_right(self.lows, first):bisect_right(self.lows, last + window_s)]
+        return any(self.reaching(start, start + window_s) >= min_ids
+                   for start in (first - window_s, *(low - window_s for low in rising)))
+
+
+def crowded_uses(holders: dict[str, Entry], config: CrossPolicyConfig) -> list[UseFact]:
+    """Every policy's use of the mobile that meets a crowded window, by anchor time."""
+    if len(holders) < config.shared_contact_min_ids:
+        return []  # too few policyholders ever: nothing to count
+    crowd = Crowd.of(holders)
+    window_s = config.shared_contact_window_days * 86_400
+    found = []
+    for holder, entry in holders.items():
+        for policy, use in entry["p"].items():
+            if crowd.crowded(use[0], use[1], window_s, config.shared_contact_min_ids):
+                found.append(UseFact(holder, policy, use[0], use[1], use_anchor(use)))
+    return sorted(found, key=lambda use: (use.anchor.at, use.holder, use.policy))
+
+
+def shared_alert(mobile: str, mobile_masked: str, use: UseFact, now: datetime, config: CrossPolicyConfig) -> Alert:
+    """The alert about one policy's use of a crowded mobile, from that use's anchor."""
+    anchor, days = use.anchor, config.shared_contact_window_days
+    return Alert(
+        alert_id=stable_id(AlertType.SHARED_CONTACT.value, mobile, use.holder, use.policy),
+        alert_type=AlertType.SHARED_CONTACT,
+        severity=AlertSeverity.WARNING,
+        policy_no=use.policy,
+        channel=anchor.channel,
+        branch_code=anchor.branch_code,
+        detected_at=now,
+        event_time=moment(anchor.at),
+        source_event_ids=[anchor.event_id],
+        responsible=responsible_from(anchor.actor),
+        penalty=None,
+        evidence={
+            "mobile": mobile_masked,
+            "threshold": config.shared_contact_min_ids,
+            "window_days": days,
+            "used_since": moment(anchor.at).isoformat(),
+        },
+        summary_zh=(
+            f"手机号码{mobile_masked}在{days:g}天内被至少{config.shared_contact_min_ids}位证件号码不同的投保人使用，"
+            f"保单{use.policy}的投保人是其中之一，可能由销售人员或中介代填，请核实并向客户确认本人手机号码。"
+        ),
+    )
 
 
 def shared_contacts(obs: Observation, view: View, now: datetime, config: CrossPolicyConfig,
-                    windows: dict[str, list[tuple[int, list[str]]]] | None = None) -> list[Candidate]:
-    """``windows``: a cache of :func:`shared_windows` per mobile, shared across one batch."""
+                    cache: dict[str, list[UseFact]] | None = None) -> list[Candidate]:
+    """One alert per policy on which a policyholder used a mobile, first to last, during some
+    window of ``shared_contact_window_days`` in which ``shared_contact_min_ids`` or more
+    policyholders (ID numbers) used it; a policyholder counts in a window when their uses, first
+    to last, reach into it. Every policy carrying the crowded number is flagged, each by its
+    own alert: the set does not depend on who came first, and no alert lists the others (a
+    list that a late record could still lengthen). ``cache``: :func:`crowded_uses` per mobile,
+    shared across one batch."""
     use = obs.use
     if use is None:
         return []
     holders = view.mobiles.get(use.mobile, {})
+    mine = holders.get(use.holder)
+    if mine is None or not mine["p"]:
+        return []  # not indexed: an older policyholder than a full mobile keeps
+    cache = cache if cache is not None else {}
+    if use.mobile not in cache:
+        cache[use.mobile] = crowded_uses(holders, config)
+    if not cache[use.mobile]:
+        return []
     window_s = config.shared_contact_window_days * 86_400
-    windows = windows if windows is not None else {}
-    if use.mobile not in windows:
-        windows[use.mobile] = shared_windows(holders, config.shared_contact_min_ids, window_s)
+    low, high = span(mine)
     candidates = []
-    for end, members in windows[use.mobile]:
-        if use.holder not in members:
-            continue
-        ordered = sorted(members, key=lambda h: (holders[h]["f"], h))
-        closing = holders[ordered[-1]]
-        policies = sorted({policy for holder in members for policy in holders[holder]["p"]})
-        alert = Alert(
-            alert_id=stable_id(AlertType.SHARED_CONTACT.value, use.mobile, str(end)),
-            alert_type=AlertType.SHARED_CONTACT,
-            severity=AlertSeverity.WARNING,
-            policy_no=min(closing["p"]),
-            channel=closing.get("c"),
-            branch_code=closing.get("b"),
-            detected_at=now,
-            event_time=moment(end),
-            source_event_ids=[holders[holder]["e"] for holder in ordered],
-            responsible=responsible_from(closing.get("a")),
-            penalty=None,
-            evidence={
-                "mobile": use.mobile_masked,
-                "distinct_id_numbers": len(members),
-                "threshold": config.shared_contact_min_ids,
-                "window_days": config.shared_contact_window_days,
-                "window_start": moment(end - window_s).isoformat(),
-                "window_end": moment(end).isoformat(),
-                "policies": policies,
-            },
-            summary_zh=(
-                f"手机号码{use.mobile_masked}在{config.shared_contact_window_days:g}天内被{len(members)}位"
-                f"证件号码不同的投保人使用（保单{'、'.join(policies[:5])}{'等' if len(policies) > 5 else ''}），"
-                f"可能由销售人员或中介代填，请核实。"
-            ),
-        )
+    for found in cache[use.mobile]:
+        if found.holder == use.holder and found.policy != obs.policy_no:
+            continue  # their own other policies: this event changed nothing there
+        if found.first - window_s > high or found.last + window_s < low:
+            continue  # a window away from every use of this policyholder: not this event's doing
+        alert = shared_alert(use.mobile, use.mobile_masked, found, now, config)
         candidates.append(Candidate(alert, Claim(alert.alert_id, obs.event_id, alert.alert_type.value,
-                                                 alert.policy_no, tuple(members))))
+                                                 alert.policy_no, (found.holder,))))
     return candidates
-

@@ -118,11 +118,14 @@ def observe(event: PolicyEvent, findings: Iterable[Finding], hasher: Hasher) -> 
                     attributes[field] = hasher.attribute(key, field, text)
         if role == "beneficiary" or not person.mobile or (label, "mobile") in rejected:
             continue
-        mobile = hasher.mobile(canonical.phone(person.mobile) or person.mobile)
-        _, parties = phones.setdefault((mobile, key), (mask_phone(person.mobile), []))
+        number = canonical.phone(person.mobile) or person.mobile
+        mobile = hasher.mobile(number)
+        # Masked from the canonical number: an alert found through another policy's event, where
+        # the same mobile was typed differently, reads the same.
+        _, parties = phones.setdefault((mobile, key), (mask_phone(number), []))
         parties.append(label)
         if role == "policyholder" and key is not None:
-            use = MobileUse(mobile, mask_phone(person.mobile), key)
+            use = MobileUse(mobile, mask_phone(number), key)
     actor = event.actor
     return Observation(
         event_id=event.event_id,

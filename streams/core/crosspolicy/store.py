@@ -5,18 +5,28 @@ the tests run every detector case against both.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from streams.core.crosspolicy.config import CrossPolicyConfig
-from streams.core.crosspolicy.index import Claim, Entry, Request, RosterEntry, View, merge_identity, merge_use
+from streams.core.crosspolicy.index import (
+    Claim,
+    Entry,
+    Merge,
+    Request,
+    RosterEntry,
+    View,
+    merge_holder,
+    merge_person,
+    policy_summaries,
+)
 
 
 @dataclass
 class CustomerRecord:
-    """What the index knows of one person (by keyed hash): their policies and the
-    cross-policy alerts raised about them."""
+    """What the index knows of one person (by keyed hash): their policies (as
+    :func:`~streams.core.crosspolicy.index.policy_summaries` gives them) and the cross-policy
+    alerts raised about them."""
 
     policies: dict[str, Entry] = field(default_factory=dict)
     alerts: list[dict[str, str]] = field(default_factory=list)
@@ -45,6 +55,9 @@ class Backend(Protocol):
 
     def put(self, table: str, key: str, field: str, entry: Entry) -> None: ...
 
+    def delete(self, table: str, key: str, field: str) -> None:
+        """Drop one field: a full key making room for a newer entry."""
+
     def claim(self, alert_id: str, owner: str) -> str:
         """The owner on record after offering ``owner`` (the first offer wins)."""
 
@@ -65,6 +78,9 @@ class MemoryBackend:
 
     def put(self, table: str, key: str, field: str, entry: Entry) -> None:
         self.tables[table].setdefault(key, {})[field] = entry
+
+    def delete(self, table: str, key: str, field: str) -> None:
+        self.tables[table].get(key, {}).pop(field, None)
 
     def claim(self, alert_id: str, owner: str) -> str:
         return self.claims.setdefault(alert_id, owner)
@@ -90,22 +106,31 @@ class LocalStore:
 
     async def exchange(self, request: Request) -> View:
         config, backend = self.config, self.backend
-        self._write("id", request.identities, config.policies_per_person, merge_identity)
+        self._write("id", request.identities, config.policies_per_person, merge_person)
         self._write("mob", request.uses, config.holders_per_mobile,
-                    lambda old, new: merge_use(old, new, config.policies_per_mobile))
+                    lambda old, new: merge_holder(old, new, config.policies_per_mobile))
         return View(
             persons={p: backend.entries("id", p) for p in request.persons},
             mobiles={m: backend.entries("mob", m) for m in request.mobiles},
             roster={m: self.roster[m] for m in request.roster if m in self.roster},
         )
 
-    def _write(self, table: str, writes: list[tuple[str, str, Entry]], cap: int,
-               merge: Callable[[Entry | None, Entry], Entry]) -> None:
-        """Each write merged into what is stored, or (a new field) added while the key is under its cap."""
+    def _write(self, table: str, writes: list[tuple[str, str, Entry]], cap: int, merge: Merge) -> None:
+        """Each write merged into what is stored, or (a new field) added: on a full key in place of
+        the entry last seen longest ago, unless the write is older still (then it is dropped).
+        Mirrors :func:`~streams.core.crosspolicy.index.put_capped` on a backend's key."""
         for key, name, entry in writes:
             stored = self.backend.entries(table, key)
-            if name in stored or len(stored) < cap:
-                self.backend.put(table, key, name, merge(stored.get(name), entry))
+            old = stored.get(name)
+            if old is not None:
+                self.backend.put(table, key, name, merge(old, entry))
+                continue
+            if len(stored) >= cap:
+                oldest = min(stored, key=lambda field: (stored[field]["l"], field))
+                if (entry["l"], name) < (stored[oldest]["l"], oldest):
+                    continue  # older than everything kept: dropped
+                self.backend.delete(table, key, oldest)
+            self.backend.put(table, key, name, entry)
 
     async def claim(self, claims: list[Claim]) -> set[str]:
         owned = set()
@@ -121,7 +146,7 @@ class LocalStore:
         self.roster = dict(entries)
 
     async def customer(self, person: str) -> CustomerRecord:
-        return CustomerRecord(dict(self.backend.entries("id", person)), self.backend.refs(person))
+        return CustomerRecord(policy_summaries(self.backend.entries("id", person)), self.backend.refs(person))
 
     async def close(self) -> None:
         close = getattr(self.backend, "close", None)
