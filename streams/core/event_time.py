@@ -11,16 +11,18 @@ overdue), not its policy's, and it must not make an edit wait for a date years a
   agree (a real jump, such as live traffic after a go-live backfill, moves it after three
   records), and it starts only once five records were read. A date beyond the wall clock by
   the outlier margin does not enter the window at all.
-- A record dated more than ``outlier_after_days`` ahead of its partition's stream time (or of
-  the wall clock), or that far before its own policy's previous event, is an *outlier*: it
-  gets an ``EVENT_TIME_OUTLIER`` warning finding and does not advance its policy's clocks.
+- A record dated more than ``outlier_after_days`` ahead of the wall clock (live, the record's
+  own Kafka timestamp), or that far before its own policy's previous event, is an *outlier*: it
+  gets an ``EVENT_TIME_OUTLIER`` warning finding and does not advance its policy's clocks. Both
+  are facts of the record and its policy, never of how far its partition has got: a partition's
+  progress depends on how many partitions there are, and no answer may.
 - A record dated after the wall clock never waits for that date: its held decision falls due
   from the wall clock (coverage is still judged on the time it states, so nothing the customer
   authorized is missed). A record dated far before its policy's previous event is judged as
   of that previous event (a fact of the policy alone, so every interleaving of the two topics
   and every number of partitions gives the same time). Its date being wrong, an unauthorized
   edit found on it is alerted without a fine until someone checks it (docs/contract.md §3.3).
-  An outlier lock event locks the policy at its partition's stream time, not at its date.
+  A lock event dated that far ahead locks the policy at its previous event, not at its date.
   Known limit: a policy's *first* event mistyped before its partition has a stream time (its
   first five records) is not recognised, and its later, correct events may then be flagged.
 
@@ -67,15 +69,16 @@ class Timing:
         return self.why is not None
 
 
-def timing(stated: datetime, *, partition: datetime | None, stream: datetime | None,
-           policy_previous: datetime | None, now: datetime, tolerance: timedelta, skew: timedelta) -> Timing:
-    """Judge one record's event time against its partition's stream time, its own policy's
-    previous event and the wall clock (``partition``: the later of its two topics' stream
-    times; ``stream``: its own topic's). ``clock`` is when its held decision falls due from
-    (and, for a record dated far in the past, when it is judged as of)."""
+def timing(stated: datetime, *, policy_previous: datetime | None, now: datetime, tolerance: timedelta,
+           skew: timedelta) -> Timing:
+    """Judge one record's event time against the wall clock and its own policy's previous event.
+    ``clock`` is when its held decision falls due from (and, for a record dated far in the
+    past, when it is judged as of)."""
     latest = now + skew
-    if any(stated > moment + tolerance for moment in (partition, now) if moment is not None):
-        return Timing(min(stated, latest), "事件时间远晚于同分区其他事件或当前时间", stream)
+    # Ahead of the wall clock only: a partition's own progress depends on how many partitions
+    # there are (a sparse one legitimately jumps months), and the answer must not.
+    if stated > now + tolerance:
+        return Timing(latest, "事件时间远晚于当前时间", policy_previous)
     if policy_previous is not None and stated < policy_previous - tolerance:
         # Judged as of its policy's previous event: a fact of the policy alone, so the answer is
         # the same on any number of partitions.

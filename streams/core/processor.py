@@ -142,7 +142,7 @@ class Processor:
             previous = task.states.get(key) if key is not None else None
             rollback = task.blob_of(key) if previous is not None and key is not None else None
             stage = "detect"
-            timing = self._timing(task, record, verdict, previous, now)
+            timing = self._timing(record, verdict, previous, now)
             if timing is not None and timing.why is not None:
                 verdict = with_outlier_warning(verdict, timing.why)
             step = self.machine.on_verdict(previous, verdict, now, timing)
@@ -173,7 +173,7 @@ class Processor:
         emission.extend(self.punctuate(task, wall))
         return emission
 
-    def _timing(self, task: PartitionTask, record: InputRecord, verdict: Verdict, previous: PolicyState | None,
+    def _timing(self, record: InputRecord, verdict: Verdict, previous: PolicyState | None,
                 now: datetime) -> Timing | None:
         """When the record counts as having happened for the clocks, and whether its stated time
         is an outlier (streams.core.event_time)."""
@@ -184,8 +184,7 @@ class Processor:
         own = None
         if previous is not None:
             own = previous.policy_time if stream is Stream.POLICY else previous.endorsement_time
-        return timing(event.occurred_at, partition=task.reference(), stream=task.stream_time(stream),
-                      policy_previous=own, now=now, tolerance=self._outlier_after, skew=self._skew)
+        return timing(event.occurred_at, policy_previous=own, now=now, tolerance=self._outlier_after, skew=self._skew)
 
     def _observe(self, verdict: Verdict, emission: Emission) -> None:
         if self.cross is None:

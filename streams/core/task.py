@@ -203,14 +203,6 @@ class PartitionTask:
         elif self.observed.endorsement is None or median > self.observed.endorsement:
             self.observed = StreamTimes(self.observed.policy, median)
 
-    def stream_time(self, stream: Stream) -> datetime | None:
-        """How far this partition of ``stream``'s topic has got (its median event time)."""
-        return self.observed.policy if stream is Stream.POLICY else self.observed.endorsement
-
-    def reference(self) -> datetime | None:
-        """How far the partition has got on either topic (what an outlier is measured against)."""
-        return self.observed.on(Clock.ANY)
-
     def times(self, now: datetime) -> StreamTimes:
         """Safe stream times: how far each topic of the partition has got, less the lateness
         allowance (records of one partition are near event-time order, not exactly); the wall

@@ -154,7 +154,9 @@ def test_a_fault_under_steady_input_changes_no_answer(servers: Servers, tmp_path
     def comparable(alert: dict) -> dict:
         return {k: v for k, v in alert.items() if k != "detected_at"}
 
-    mismatched = {alert_id: alert for alert_id, alert in live_alerts.items()
+    mismatched = {alert_id: {key: (value, replay_alerts.get(alert_id, {}).get(key)) for key, value in alert.items()
+                             if key != "detected_at" and value != replay_alerts.get(alert_id, {}).get(key)}
+                  for alert_id, alert in live_alerts.items()
                   if comparable(alert) != comparable(replay_alerts.get(alert_id, {}))}
     assert mismatched == {}, json.dumps(mismatched, ensure_ascii=False)[:2000]
     assert live_alerts.keys() == replay_alerts.keys()
