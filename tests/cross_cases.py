@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from streams.core.crosspolicy import DEV_SECRET, CrossPolicyStage, CrossStore, Observation
 from streams.core.crosspolicy.index import RosterEntry
@@ -244,8 +244,12 @@ def scenario(rng: random.Random) -> dict[str, list[Observation]]:
     return policies
 
 
-def interleave(policies: dict[str, list[Observation]], rng: random.Random) -> list[Observation]:
-    """Each policy's observations in order, policies interleaved at random (as partitions are)."""
+T = TypeVar("T")
+
+
+def interleave(policies: dict[str, list[T]], rng: random.Random) -> list[T]:
+    """Each policy's items (observations, events) in order, policies interleaved at random (as
+    partitions are)."""
     queues = {policy: list(events) for policy, events in policies.items()}
     out = []
     while queues:

@@ -28,6 +28,7 @@ from tests.cross_cases import (
     comparable,
     cross_alerts,
     driver_with,
+    interleave,
     pipe_all,
 )
 from tests.oracle import encode
@@ -51,17 +52,10 @@ def test_all_cases_together_raise_the_sum_of_their_alerts() -> None:
 
 def _shuffled_by_policy(seed: int) -> list:
     """Each policy's events in order, policies interleaved at random (as partitions are)."""
-    rng = random.Random(seed)
     queues: dict[str, list] = {}
     for event in all_events():
         queues.setdefault(event[1]["policy_no"], []).append(event)
-    out = []
-    while queues:
-        policy_no = rng.choice(sorted(queues))
-        out.append(queues[policy_no].pop(0))
-        if not queues[policy_no]:
-            del queues[policy_no]
-    return out
+    return interleave(queues, random.Random(seed))
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -188,13 +188,14 @@ def conflicting_values(entries: dict[str, Entry], name: str) -> list[ValueFact]:
                    for other in others)]
 
 
-def identity_alert(person: str, id_masked: str, name: str, found: ValueFact, now: datetime) -> Alert:
-    """The alert about one policy's value, from that value's anchor: the same whichever event finds it."""
-    policy, anchor = found.policy, found.anchor
+def anchored_alert(alert_type: AlertType, severity: AlertSeverity, key: tuple[str, ...], policy: str,
+                   anchor: Anchor, now: datetime, evidence: dict[str, Any], summary_zh: str) -> Alert:
+    """An alert about one fact, built from the fact's anchor (the first event of its policy that
+    recorded it) alone: the same alert whichever event finds it, in whatever batch."""
     return Alert(
-        alert_id=stable_id(AlertType.IDENTITY_CONFLICT.value, person, policy, name, found.value),
-        alert_type=AlertType.IDENTITY_CONFLICT,
-        severity=AlertSeverity.HIGH,
+        alert_id=stable_id(alert_type.value, *key),
+        alert_type=alert_type,
+        severity=severity,
         policy_no=policy,
         channel=anchor.channel,
         branch_code=anchor.branch_code,
@@ -203,6 +204,16 @@ def identity_alert(person: str, id_masked: str, name: str, found: ValueFact, now
         source_event_ids=[anchor.event_id],
         responsible=responsible_from(anchor.actor),
         penalty=None,
+        evidence=evidence,
+        summary_zh=summary_zh,
+    )
+
+
+def identity_alert(person: str, id_masked: str, name: str, found: ValueFact, now: datetime) -> Alert:
+    """The alert about one policy's value, from that value's anchor: the same whichever event finds it."""
+    policy, anchor = found.policy, found.anchor
+    return anchored_alert(
+        AlertType.IDENTITY_CONFLICT, AlertSeverity.HIGH, (person, policy, name, found.value), policy, anchor, now,
         evidence={
             "id_no": id_masked,
             "fields": [name],
@@ -302,18 +313,8 @@ def crowded_uses(holders: dict[str, Entry], config: CrossPolicyConfig) -> list[U
 def shared_alert(mobile: str, mobile_masked: str, use: UseFact, now: datetime, config: CrossPolicyConfig) -> Alert:
     """The alert about one policy's use of a crowded mobile, from that use's anchor."""
     anchor, days = use.anchor, config.shared_contact_window_days
-    return Alert(
-        alert_id=stable_id(AlertType.SHARED_CONTACT.value, mobile, use.holder, use.policy),
-        alert_type=AlertType.SHARED_CONTACT,
-        severity=AlertSeverity.WARNING,
-        policy_no=use.policy,
-        channel=anchor.channel,
-        branch_code=anchor.branch_code,
-        detected_at=now,
-        event_time=moment(anchor.at),
-        source_event_ids=[anchor.event_id],
-        responsible=responsible_from(anchor.actor),
-        penalty=None,
+    return anchored_alert(
+        AlertType.SHARED_CONTACT, AlertSeverity.WARNING, (mobile, use.holder, use.policy), use.policy, anchor, now,
         evidence={
             "mobile": mobile_masked,
             "threshold": config.shared_contact_min_ids,
