@@ -45,6 +45,9 @@ class CrossPolicyRunner:
         self.down_since: float | None = None
         self.retry_at = 0.0
         self.backoff = BACKOFF_FIRST_S
+        self.roster_seen = False
+        """A roster was found in the store since this worker started."""
+        self.roster_missing = False
 
     async def run(self, observations: Sequence[Observation], now: datetime) -> list[Alert]:
         """The alerts these observations (and whatever was backlogged) find and own."""
@@ -54,10 +57,17 @@ class CrossPolicyRunner:
         if self.down_since is not None and self.monotonic() < self.retry_at:
             self._defer(observations)
             return []
+        if not (observations or self.backlog):
+            return []
+        try:
+            if not await self._roster_ready():
+                self._defer(observations, up=True)
+                return []
+        except STORE_ERRORS as exc:
+            self._failed(exc, observations)
+            return []
         taken = [self.backlog.popleft() for _ in range(min(len(self.backlog), CATCH_UP_CHUNK))]
         batch = [*taken, *observations]
-        if not batch:
-            return []
         started = time.perf_counter()
         try:
             request = self.stage.request(batch)
@@ -77,14 +87,38 @@ class CrossPolicyRunner:
         metrics.set_cross_state(up=True, backlog=len(self.backlog))
         return [candidate.alert for candidate in candidates if candidate.alert.alert_id in owned]
 
-    def _defer(self, observations: Sequence[Observation]) -> None:
+    async def _roster_ready(self) -> bool:
+        """False while a store that had a roster has lost it (a Redis restarted empty): the
+        staff-phone check would run without the roster and miss what it exists for, so every
+        check waits in the backlog, logged and on `policyguard_cross_policy_roster_missing`,
+        until `policyguard roster load` runs again. A store that never had one is not waited on."""
+        assert self.store is not None
+        present = await self.store.roster_present()
+        if present:
+            self.roster_seen = True
+            if self.roster_missing:
+                log.warning("staff roster back in the customer index: catching up %d deferred events",
+                            len(self.backlog))
+                self.roster_missing = False
+            metrics.ROSTER_MISSING.set(0)
+            return True
+        if not self.roster_seen:
+            return True
+        if not self.roster_missing:
+            log.error("the staff roster is gone from the customer index (Redis restarted empty?): cross-policy "
+                      "checks wait until `policyguard roster load` runs again")
+            self.roster_missing = True
+        metrics.ROSTER_MISSING.set(1)
+        return False
+
+    def _defer(self, observations: Sequence[Observation], *, up: bool = False) -> None:
         self.backlog.extend(observations)
         overflow = len(self.backlog) - self.backlog_max
         if overflow > 0:
             for _ in range(overflow):
                 self.backlog.popleft()
             metrics.count_cross_skipped("backlog_full", overflow)
-        metrics.set_cross_state(up=False, backlog=len(self.backlog))
+        metrics.set_cross_state(up=up, backlog=len(self.backlog))
 
     def _failed(self, exc: BaseException, batch: Sequence[Observation]) -> None:
         now = self.monotonic()

@@ -50,6 +50,11 @@ CROSS_SKIPPED = Counter(
     "defect",
     ["reason"],
 )
+ROSTER_MISSING = Gauge(
+    "policyguard_cross_policy_roster_missing",
+    "1 while the staff roster this worker found in the customer index is gone (a Redis restarted empty): "
+    "cross-policy checks wait for `policyguard roster load`",
+)
 CROSS_BACKLOG = Gauge(
     "policyguard_cross_policy_backlog", "Events whose cross-policy checks wait for the customer index to answer"
 )

@@ -228,7 +228,13 @@ class RedisStore:
                 pipe.rename(loading, live)
             else:
                 pipe.delete(live)
+            pipe.set(f"{self.prefix}:meta:roster", json.dumps({"staff": len(items)}))  # never expires
             await pipe.execute()
+
+    async def roster_present(self) -> bool:
+        """A roster was loaded (the marker ``roster load`` writes, or the roster itself, loaded
+        by an earlier release): a Redis restarted empty has neither."""
+        return bool(await self.client.exists(f"{self.prefix}:meta:roster", f"{self.prefix}:roster"))
 
     async def roster_size(self) -> int:
         return int(await self.client.hlen(f"{self.prefix}:roster"))

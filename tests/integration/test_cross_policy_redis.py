@@ -116,12 +116,16 @@ def test_no_raw_id_number_phone_or_name_in_any_redis_key_or_value(servers: Serve
 
 
 class CountingStore(RedisStore):
-    """The real store, counting the batches that reached Redis."""
+    """The real store, counting the batches that reached Redis (a batch asks first whether the
+    roster is there, then exchanges: a hung Redis stops it at the first)."""
 
     calls = 0
 
-    async def exchange(self, request: Request) -> View:
+    async def roster_present(self) -> bool:
         self.calls += 1
+        return await super().roster_present()
+
+    async def exchange(self, request: Request) -> View:
         return await super().exchange(request)
 
 
@@ -273,3 +277,34 @@ def test_replay_on_redis_and_in_process_give_the_same_alerts(servers: Servers, t
     client.close()
     monkeypatch.delenv("POLICYGUARD_HASH_SECRET")
     assert main(["replay", *files, "--out", str(tmp_path / "refused")]) == 2  # never the development key on Redis
+
+
+def test_a_redis_restarted_empty_makes_the_checks_wait_for_the_roster(servers: Servers, redis_store: StoreFactory,
+                                                                      prefix: str) -> None:
+    """Redis lost everything (restarted without persistence): the staff-phone check must not run
+    without the roster. The checks wait, counted, until the roster is loaded again, and then
+    find the staff phone they would have missed."""
+    import redis as sync_redis
+
+    from streams.core.crosspolicy.roster import parse_roster
+
+    store = redis_store()
+    driver = driver_with(store)
+    runner = driver.cross
+    assert runner is not None
+    first = CASES["identity-conflict"].events
+    for stream, document in first:
+        driver.pipe(stream, encode(document), key=document["policy_no"].encode(), advance_s=1)
+    assert runner.roster_seen and not runner.roster_missing
+    client = sync_redis.Redis.from_url(servers.redis_url)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)  # what a restart without persistence leaves of this index: nothing
+    for stream, document in CASES["staff-phone"].events:
+        driver.pipe(stream, encode(document), key=document["policy_no"].encode(), advance_s=1)
+    assert runner.roster_missing and runner.pending > 0
+    assert not [a for a in driver.read(OutputKind.ALERTS) if a["alert_type"] == "STAFF_PHONE_AS_CUSTOMER"]
+    driver.run(store.load_roster(parse_roster(ROSTER_CSV, runner.stage.hasher).entries))
+    driver.tick()
+    assert not runner.roster_missing and runner.pending == 0
+    staff = [a for a in driver.read(OutputKind.ALERTS) if a["alert_type"] == "STAFF_PHONE_AS_CUSTOMER"]
+    assert [a["policy_no"] for a in staff] == ["XSP1"]

@@ -20,6 +20,7 @@ CONTRACT_METRICS = {
 }
 OPERATIONAL_METRICS = {
     "policyguard_cross_policy_store_up", "policyguard_cross_policy_backlog", "policyguard_cross_policy_skipped_total",
+    "policyguard_cross_policy_roster_missing",
     "policyguard_cross_policy_seconds_bucket", "policyguard_duplicate_events_total", "policyguard_stage_errors_total",
     "policyguard_worker_crashes_total",
 }

@@ -42,6 +42,10 @@ class CrossStore(Protocol):
     async def load_roster(self, entries: dict[str, RosterEntry]) -> None:
         """Replace the whole roster at once: readers see the old one or the new one."""
 
+    async def roster_present(self) -> bool:
+        """Has a roster been loaded into this store (even an empty one, on purpose)? A store
+        restarted empty says no, so checks that need the roster can wait for it."""
+
     async def customer(self, person: str) -> CustomerRecord: ...
 
     async def close(self) -> None: ...
@@ -103,6 +107,7 @@ class LocalStore:
         self.config = config or CrossPolicyConfig()
         self.backend: Backend = backend if backend is not None else MemoryBackend()
         self.roster: dict[str, RosterEntry] = {}
+        self.roster_loaded = False
 
     async def exchange(self, request: Request) -> View:
         config, backend = self.config, self.backend
@@ -144,6 +149,10 @@ class LocalStore:
 
     async def load_roster(self, entries: dict[str, RosterEntry]) -> None:
         self.roster = dict(entries)
+        self.roster_loaded = True
+
+    async def roster_present(self) -> bool:
+        return self.roster_loaded or bool(self.roster)
 
     async def customer(self, person: str) -> CustomerRecord:
         return CustomerRecord(policy_summaries(self.backend.entries("id", person)), self.backend.refs(person))
