@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta, timezone
 
 from schemas.endorsement_event import EndorsementEvent
 from schemas.finding import Finding
 from schemas.person import Person
 from schemas.policy_event import PolicyEvent
+from streams.core.canonical import insurer_date
 from streams.core.rules import PartyKind, PartyView, RuleContext
 from streams.core.ruleset import RuleSet
 
@@ -31,13 +32,10 @@ class Evaluation:
     crashes: tuple[Crash, ...]
 
 
-def local_date(moment: datetime) -> date:
-    """docs/domain.md §1: ages and expiry are judged on the local (+08:00) date of an event time."""
-    return moment.astimezone(CHINA_STANDARD_TIME).date()
-
-
 def event_date(event: PolicyEvent | EndorsementEvent) -> date:
-    return local_date(event.occurred_at)
+    """docs/domain.md §1: ages and expiry are judged on the date of the event time in the
+    insurer's zone, as detection judges every date (streams.core.canonical)."""
+    return insurer_date(event.occurred_at)
 
 
 def _kind_of(label: str) -> PartyKind:

@@ -18,7 +18,6 @@ from streams.core.ages import age_on
 from streams.core.canonical import insurer_date
 from streams.core.detection.contacts import contact_value
 from streams.core.detection.state import (
-    APPROVING_STATUSES,
     ContactChange,
     EndorsementFact,
     EndorsementRecord,
@@ -27,8 +26,6 @@ from streams.core.detection.state import (
     PolicyState,
     Slot,
 )
-
-APPROVING = APPROVING_STATUSES
 
 
 def evidence_of(auth: Authorization) -> set[str]:

@@ -71,19 +71,32 @@ def same_human(old: Slot, new: Slot) -> bool:
     return old.birth_date is None or new.birth_date is None or old.birth_date == new.birth_date
 
 
-def previous(slot: Slot, before: list[Slot]) -> Slot | None:
-    """The slot of the previous snapshot holding the same person, or None for a new person."""
-    for old in before:
-        if old.label == slot.label and old.person == slot.person:
-            return old
-    if slot.person is not None:
-        for old in before:
-            if old.person == slot.person:
-                return old
-    for old in before:
-        if old.label == slot.label and same_human(old, slot):
-            return old
-    return None
+Match = tuple[Slot, Slot | None]
+"""A slot of the new snapshot and the previous slot holding the same person (None: a new one)."""
+
+
+def matched(before: list[Slot], after: list[Slot]) -> list[Match]:
+    """Each slot of the new snapshot with the previous slot of the same person: same place and
+    ID, else the same ID elsewhere, else the same place when only the ID changed
+    (:func:`same_human`). Indexed once, so a group policy's hundreds of insureds are matched in
+    linear time, and once per event for everything that needs the match."""
+    by_place: dict[tuple[str, str | None], Slot] = {}
+    by_person: dict[str, Slot] = {}
+    by_label: dict[str, list[Slot]] = {}
+    for slot in before:
+        by_place.setdefault((slot.label, slot.person), slot)
+        if slot.person is not None:
+            by_person.setdefault(slot.person, slot)
+        by_label.setdefault(slot.label, []).append(slot)
+    found: list[Match] = []
+    for slot in after:
+        old = by_place.get((slot.label, slot.person))
+        if old is None and slot.person is not None:
+            old = by_person.get(slot.person)
+        if old is None:
+            old = next((candidate for candidate in by_label.get(slot.label, ()) if same_human(candidate, slot)), None)
+        found.append((slot, old))
+    return found
 
 
 def baseline(slot: Slot) -> dict[str, Any]:
@@ -91,12 +104,11 @@ def baseline(slot: Slot) -> dict[str, Any]:
     return slot.authorized if slot.authorized is not None else slot.contacts
 
 
-def carry_baseline(before: list[Slot], after: list[Slot]) -> None:
+def carry_baseline(matches: list[Match]) -> None:
     """Give each person of the new snapshot the baseline they had: an edit changes what the
     snapshot shows, never what the customer authorized (that moves only when a change is
     judged covered). A new person starts with what they came with."""
-    for slot in after:
-        old = previous(slot, before)
+    for slot, old in matches:
         if old is None:
             continue
         kept = baseline(old)
@@ -113,11 +125,10 @@ def concerned(slots: list[Slot], changes: list[ContactChange]) -> list[Slot]:
             for slot in slots if slot.label in labels or (slot.person is not None and slot.person in people)]
 
 
-def changes_between(before: list[Slot], after: list[Slot]) -> list[ContactChange]:
+def changes_between(matches: list[Match]) -> list[ContactChange]:
     """Contact-field changes of people present in both snapshots (a new insured is no edit)."""
     changes = []
-    for slot in after:
-        old = previous(slot, before)
+    for slot, old in matches:
         if old is None:
             continue
         for field in CONTACT_FIELDS:

@@ -22,6 +22,7 @@ answer. The machine mutates the state it is given: the caller passes a copy it c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +37,6 @@ from schemas.policy_event import PolicyEvent
 from schemas.quarantine import QuarantineRecord
 from streams.core import canonical
 from streams.core.detection.authorization import (
-    APPROVING,
     authorized_value,
     places_at,
     record_endorsement,
@@ -44,11 +44,12 @@ from streams.core.detection.authorization import (
 )
 from streams.core.detection.config import DetectionConfig
 from streams.core.detection.contacts import (
+    Match,
     baseline,
     carry_baseline,
     changes_between,
     concerned,
-    previous,
+    matched,
     slots_of,
 )
 from streams.core.detection.records import (
@@ -60,6 +61,7 @@ from streams.core.detection.records import (
     wrong_number_alert,
 )
 from streams.core.detection.state import (
+    APPROVING_STATUSES,
     Clock,
     CommissionHold,
     ContactChange,
@@ -236,8 +238,6 @@ class PolicyMachine:
         clock = timing.clock if timing is not None else moment
         due_from = clock if clock != moment else None
         step = Step(state)
-        if not outlier:
-            state.last_event_at = max(state.last_event_at or clock, clock)
         if isinstance(event, PolicyEvent):
             if not outlier:
                 state.policy_time = max(state.policy_time or clock, clock)
@@ -254,30 +254,29 @@ class PolicyMachine:
         """The policy's own other stream (one partition, in order) has passed a held edit plus
         the grace: whatever could decide it has been read."""
         own = StreamTimes(state.policy_time, state.endorsement_time)
+        # One policy's stream is near event-time order, not exactly: the lateness allowance.
+        self._decide_held(state, now, step, lambda clock, due: own.reached(clock, due + self._lateness))
+        self._settle(state, step)
+
+    def _decide_held(self, state: PolicyState, now: datetime, step: Step,
+                     reached: Callable[[Clock, datetime], bool]) -> None:
+        """Decide the held edits, then the held visits, whose clock has ``reached`` their due
+        time (edits first: a visit is judged after the edits made before it)."""
         for pending in list(state.pending):
-            # One policy's stream is near event-time order, not exactly: the lateness allowance.
-            if own.reached(self._waits_on(pending), self._due(pending) + self._lateness):
+            if reached(self._waits_on(pending), self._due(pending)):
                 state.pending.remove(pending)
                 self._decide(state, pending, now, step)
         for visit in list(state.held_visits):
-            if own.reached(Clock.ENDORSEMENT, self._visit_due(visit) + self._lateness):
+            if reached(Clock.ENDORSEMENT, self._visit_due(visit)):
                 state.held_visits.remove(visit)
                 self._decide_visit(state, visit, step)
-        self._settle(state, step)
 
     def advance(self, state: PolicyState, times: StreamTimes, now: datetime) -> Step:
         """Decide what the partition's streams have made due: held edits, the ledger, overdue
         holds, retention. ``times`` are the partition's *safe* times: how far each stream has
         got less the lateness allowance, or the wall clock for a topic that is caught up."""
         step = Step(state)
-        for pending in list(state.pending):
-            if times.reached(self._waits_on(pending), self._due(pending)):
-                state.pending.remove(pending)
-                self._decide(state, pending, now, step)
-        for visit in list(state.held_visits):
-            if times.reached(Clock.ENDORSEMENT, self._visit_due(visit)):
-                state.held_visits.remove(visit)
-                self._decide_visit(state, visit, step)
+        self._decide_held(state, now, step, times.reached)
         self._settle(state, step)
         self._check_overdue(state, times, now, step)
         if self._forgettable(state, times):
@@ -287,12 +286,7 @@ class PolicyMachine:
     def finish(self, state: PolicyState, times: StreamTimes, now: datetime) -> Step:
         """End of a replay: every held edit is judged now; holds on the streams' final time."""
         step = Step(state)
-        for pending in list(state.pending):
-            state.pending.remove(pending)
-            self._decide(state, pending, now, step)
-        for visit in list(state.held_visits):
-            state.held_visits.remove(visit)
-            self._decide_visit(state, visit, step)
+        self._decide_held(state, now, step, lambda _clock, _due: True)
         self._settle(state, step)
         self._check_overdue(state, times, now, step)
         return step
@@ -351,10 +345,10 @@ class PolicyMachine:
         # Whoever is known: this snapshot's people and those who left it (a person who comes
         # back after an event that dropped them keeps their baseline).
         present = {slot.person for slot in state.slots}
-        known = state.slots + [slot for slot in state.departed if slot.person not in present]
+        matches = matched(state.slots + [slot for slot in state.departed if slot.person not in present], after)
         if locked:
-            carry_baseline(known, after)
-        self._remember_people(state, event, after, known)
+            carry_baseline(matches)
+        self._remember_people(state, event, matches)
         if not locked:
             if event.event_type in self.config.lock_event_types:
                 state.lock_at, state.lock_event_id = locks_at or event.occurred_at, event.event_id
@@ -362,14 +356,14 @@ class PolicyMachine:
                 if holder is not None:
                     state.confirmed_phones = {name: holder.contacts.get(name) for name in PHONE_FIELDS}
         else:
-            changes = changes_between(known, after)
+            changes = changes_between(matches)
             state.phone_switches += [
                 PhoneSwitch(field=change.field, value=change.new, replaced=change.old, event_id=event.event_id,
                             actor=event.actor.model_dump(mode="json"))
                 for change in changes if change.party == "policyholder" and change.field in PHONE_FIELDS]
             del state.phone_switches[:-MAX_PHONE_SWITCHES]
         if state.issued_at is not None:
-            moved = changes if locked else changes_between(state.slots, after)
+            moved = changes if locked else changes_between(matched(state.slots, after))
             self._watch_return_visit(state, event, moved, after, now, step)
         else:
             if event.event_type is PolicyEventType.POLICY_ISSUED:
@@ -395,15 +389,15 @@ class PolicyMachine:
         self._settle(state, step)
 
     @staticmethod
-    def _remember_people(state: PolicyState, event: PolicyEvent, after: list[Slot], known: list[Slot]) -> None:
+    def _remember_people(state: PolicyState, event: PolicyEvent, matches: list[Match]) -> None:
         """Keep who stands where from this event on, and the people who left the snapshot (not
         those who stay under another ID: an upgraded or corrected number is the same person)."""
-        layout = [Slot(label=slot.label, person=slot.person, birth_date=slot.birth_date) for slot in after]
+        layout = [Slot(label=slot.label, person=slot.person, birth_date=slot.birth_date) for slot, _ in matches]
         if not state.layouts or state.layouts[-1].slots != layout:
             state.layouts.append(Layout(at=event.occurred_at, slots=layout))
             del state.layouts[:-MAX_LAYOUTS]
-        staying = {slot.person for slot in after if slot.person is not None}
-        staying |= {match.person for slot in after if (match := previous(slot, known)) is not None and match.person}
+        staying = {slot.person for slot, _ in matches if slot.person is not None}
+        staying |= {old.person for _, old in matches if old is not None and old.person is not None}
         for slot in state.slots:
             if slot.person is not None and slot.person not in staying:
                 state.departed = [kept for kept in state.departed if kept.person != slot.person]
@@ -549,7 +543,7 @@ class PolicyMachine:
         if len(state.endorsements) > MAX_ENDORSEMENTS:
             oldest = min(state.endorsements.values(), key=lambda r: r.first_seen() or event.occurred_at)
             state.endorsements.pop(oldest.endorsement_no)
-        if event.event_type.value in APPROVING:
+        if event.event_type.value in APPROVING_STATUSES:
             changes = [
                 ContactChange(party=party, person=None, field=name, old=old, new=new)
                 for party, name, old, new in record.as_of(event.occurred_at).changes

@@ -298,7 +298,6 @@ class PolicyState(BaseModel):
     ledger: list[LedgerEntry] = Field(default_factory=list)
     hold: CommissionHold | None = None
     seen: dict[str, str] = Field(default_factory=dict, description="recent event_id → content digest, oldest first")
-    last_event_at: AwareDatetime | None = Field(default=None, description="latest event time on either stream")
     policy_time: AwareDatetime | None = Field(default=None, description="latest event time of this policy's PolicyEvents")
     endorsement_time: AwareDatetime | None = Field(
         default=None, description="latest event time of this policy's endorsements"
