@@ -234,17 +234,10 @@ class PartitionTask:
             self._times_dirty = False
         writes: dict[str, bytes | None] = {}
         for key, value in dirty.items():
-            writes.update(self._derived(key, value))
+            writes.update(derived(key, value))  # committed states always lead with their index entry
         if writes:
             self.states.backing.write(writes)
         return dirty
-
-    def _derived(self, key: str, value: bytes | None) -> dict[str, bytes | None]:
-        try:
-            return derived(key, value)
-        except _Unindexed:
-            state = self.states[key]
-            return {key: value, INDEX_PREFIX + key: _encode_entry(self.machine.deadlines(state), state.hold_channel)}
 
     def checkpoint(self, offset: int) -> None:
         """The changelog offset up to which the backing store holds everything."""
