@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 
 from redis.exceptions import RedisError
 
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 STORE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
+ROSTER_SEEN_MARKER = "roster-seen"
+"""A file in the worker's data directory: this worker has found a roster in the store before."""
 CATCH_UP_CHUNK = 2_000
 """Backlogged observations taken along with one batch: a long outage is caught up over a few
 batches (or timer ticks), never in one script call that would hold Redis for seconds."""
@@ -36,7 +39,7 @@ batches (or timer ticks), never in one script call that would hold Redis for sec
 
 class CrossPolicyRunner:
     def __init__(self, stage: CrossPolicyStage, store: CrossStore | None, *, backlog_max: int = 100_000,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, seen_marker: Path | None = None) -> None:
         self.stage = stage
         self.store = store
         self.backlog: deque[Observation] = deque()
@@ -45,8 +48,10 @@ class CrossPolicyRunner:
         self.down_since: float | None = None
         self.retry_at = 0.0
         self.backoff = BACKOFF_FIRST_S
-        self.roster_seen = False
-        """A roster was found in the store since this worker started."""
+        self.seen_marker = seen_marker
+        self.roster_seen = seen_marker is not None and seen_marker.exists()
+        """A roster was found in the store, by this process or (``seen_marker``, a file in the
+        worker's data directory) an earlier one: a worker restarted while Redis is empty waits too."""
         self.roster_missing = False
 
     async def run(self, observations: Sequence[Observation], now: datetime) -> list[Alert]:
@@ -92,9 +97,12 @@ class CrossPolicyRunner:
         staff-phone check would run without the roster and miss what it exists for, so every
         check waits in the backlog, logged and on `policyguard_cross_policy_roster_missing`,
         until `policyguard roster load` runs again. A store that never had one is not waited on."""
-        assert self.store is not None
+        if self.store is None:
+            return True  # no store, no checks to hold back (run() counts them as skipped)
         present = await self.store.roster_present()
         if present:
+            if not self.roster_seen:
+                self._remember_roster()
             self.roster_seen = True
             if self.roster_missing:
                 log.warning("staff roster back in the customer index: catching up %d deferred events",
@@ -110,6 +118,16 @@ class CrossPolicyRunner:
             self.roster_missing = True
         metrics.ROSTER_MISSING.set(1)
         return False
+
+    def _remember_roster(self) -> None:
+        if self.seen_marker is None:
+            return
+        try:
+            self.seen_marker.parent.mkdir(parents=True, exist_ok=True)
+            self.seen_marker.touch()
+        except OSError as exc:  # the data directory is the worker's; not a store failure
+            log.warning("cannot record that a roster was seen (%s): a restart while Redis is empty will not "
+                        "wait for it", type(exc).__name__)
 
     def _defer(self, observations: Sequence[Observation], *, up: bool = False) -> None:
         self.backlog.extend(observations)
@@ -162,4 +180,5 @@ def build_runner(settings: Settings, *, in_process: bool = False) -> CrossPolicy
                                     timeout_s=settings.redis_timeout_s)
     elif in_process:
         store = MemoryStore(config)
-    return CrossPolicyRunner(stage, store, backlog_max=settings.cross_backlog_max)
+    marker = None if in_process else Path(settings.data_dir) / ROSTER_SEEN_MARKER
+    return CrossPolicyRunner(stage, store, backlog_max=settings.cross_backlog_max, seen_marker=marker)

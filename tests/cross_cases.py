@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from streams.core.crosspolicy import DEV_SECRET, CrossPolicyStage, CrossStore, Observation
@@ -154,8 +155,8 @@ def all_events() -> list[Event]:
 
 
 def driver_with(store: CrossStore, *, partitions: int = 1, secret: str = DEV_SECRET,
-                roster: str | None = ROSTER_CSV) -> TopologyDriver:
-    runner = CrossPolicyRunner(CrossPolicyStage.default(secret), store)
+                roster: str | None = ROSTER_CSV, seen_marker: Path | None = None) -> TopologyDriver:
+    runner = CrossPolicyRunner(CrossPolicyStage.default(secret), store, seen_marker=seen_marker)
     latest = max(T0 + timedelta(days=200), T0)
     driver = TopologyDriver(start=latest, partitions=partitions, cross=runner)
     if roster is not None:

@@ -5,6 +5,7 @@ servers without seeing each other's records.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import uuid
@@ -12,8 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from streams.accounting import Accounting
 from streams.embedded.processes import ChildProcess, ProcessGroup, free_port
 from streams.embedded.redis_server import start_redis
 from streams.embedded.tansu import start_tansu
@@ -84,3 +87,34 @@ def worker_factory(tmp_path: Path) -> Iterator:
 
     yield start
     group.stop_all()
+
+
+def load_roster(settings: Settings, tmp_path: Path, roster_csv: str, *, name: str = "roster") -> Path:
+    """``policyguard roster load`` of ``roster_csv``, as an operator runs it."""
+    roster = tmp_path / f"{name}.csv"
+    roster.write_text(roster_csv, encoding="utf-8")
+    loader = policyguard(["roster", "load", str(roster)], settings, tmp_path / f"{name}.log").start()
+    assert loader.popen is not None and loader.popen.wait(60) == 0, loader.log_tail()
+    return roster
+
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "json"
+
+
+def schema_violations(accounting: Accounting, settings: Settings) -> list[str]:
+    """Every record the workers produced checked against the published JSON Schema of its topic
+    (schemas/json, what downstream consumers validate with): the first problems found."""
+    def validator(record: str) -> jsonschema.Draft202012Validator:
+        return jsonschema.Draft202012Validator(json.loads((SCHEMAS / f"{record}.schema.json").read_text()))
+
+    by_topic = {settings.topic_policy_clean: validator("clean-policy-event"),
+                settings.topic_endorsement_clean: validator("clean-endorsement-event"),
+                settings.topic_quarantine: validator("quarantine-record"),
+                settings.topic_alerts: validator("alert"),
+                settings.topic_commission: validator("commission-instruction")}
+    records = [(topic, document) for found in accounting.outputs.values() for topic, document in found]
+    records += [(topic, document) for topic, documents in accounting.others.items() for document in documents]
+    problems = [f"{topic}: {error.json_path}: {error.message}"[:300] for topic, document in records
+                for error in by_topic[topic].iter_errors(document)]
+    assert records, "no records to check"
+    return problems[:5]

@@ -22,7 +22,7 @@ from streams.produce import Published, publish
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from tests.cross_cases import ROSTER_CSV, Event, all_events, cases, comparable, cross_alerts
-from tests.integration.conftest import Servers, policyguard, settings_for, short_grace
+from tests.integration.conftest import Servers, load_roster, settings_for, short_grace
 from tests.oracle import encode
 
 pytestmark = pytest.mark.integration
@@ -42,14 +42,6 @@ async def publish_events(settings: Settings, events: list[Event]) -> list[Publis
         if values:
             published += await publish(settings.kafka_bootstrap_servers or "", topic, values)
     return published
-
-
-def load_roster(settings: Settings, tmp_path: Path) -> Path:
-    roster = tmp_path / "roster.csv"
-    roster.write_text(ROSTER_CSV, encoding="utf-8")
-    loader = policyguard(["roster", "load", str(roster)], settings, tmp_path / "roster.log").start()
-    assert loader.popen is not None and loader.popen.wait(60) == 0, loader.log_tail()
-    return roster
 
 
 def replayed_alerts(settings: Settings, roster: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict]:
@@ -95,7 +87,7 @@ def test_two_workers_on_four_partitions_raise_replays_alerts(servers: Servers, t
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     settings = live_settings(servers, tmp_path, partitions=4)
     asyncio.run(ensure_topics(settings))
-    roster = load_roster(settings, tmp_path)
+    roster = load_roster(settings, tmp_path, ROSTER_CSV)
     first = worker_factory(settings)
     second = worker_factory(settings.model_copy(update={"metrics_port": 0}))
     published = asyncio.run(publish_events(settings, all_events()))
@@ -119,7 +111,7 @@ def test_redis_stopped_under_load_costs_no_validation_and_is_caught_up(servers: 
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         settings = live_settings(servers, tmp_path, partitions=2).model_copy(update={"redis_url": url})
         asyncio.run(ensure_topics(settings))
-        roster = load_roster(settings, tmp_path)
+        roster = load_roster(settings, tmp_path, ROSTER_CSV)
         worker = worker_factory(settings)
         # Each Redis-dependent alert is completed by a policy published during the outage.
         late = {"XIC2", "XSC3", "XSP1"}

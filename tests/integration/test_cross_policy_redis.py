@@ -279,17 +279,21 @@ def test_replay_on_redis_and_in_process_give_the_same_alerts(servers: Servers, t
     assert main(["replay", *files, "--out", str(tmp_path / "refused")]) == 2  # never the development key on Redis
 
 
+@pytest.mark.parametrize("worker", ["the-same-worker", "a-worker-restarted-on-its-data"])
 def test_a_redis_restarted_empty_makes_the_checks_wait_for_the_roster(servers: Servers, redis_store: StoreFactory,
-                                                                      prefix: str) -> None:
+                                                                      prefix: str, tmp_path: Path,
+                                                                      worker: str) -> None:
     """Redis lost everything (restarted without persistence): the staff-phone check must not run
     without the roster. The checks wait, counted, until the roster is loaded again, and then
-    find the staff phone they would have missed."""
+    find the staff phone they would have missed. A worker restarted on its data directory
+    remembers that it had seen a roster, so it waits too."""
     import redis as sync_redis
 
     from streams.core.crosspolicy.roster import parse_roster
 
+    marker = tmp_path / "worker-data" / "roster-seen"
     store = redis_store()
-    driver = driver_with(store)
+    driver = driver_with(store, seen_marker=marker)
     runner = driver.cross
     assert runner is not None
     first = CASES["identity-conflict"].events
@@ -299,6 +303,12 @@ def test_a_redis_restarted_empty_makes_the_checks_wait_for_the_roster(servers: S
     client = sync_redis.Redis.from_url(servers.redis_url)
     for key in client.scan_iter(f"{prefix}:*"):
         client.delete(key)  # what a restart without persistence leaves of this index: nothing
+    assert marker.exists()
+    if worker == "a-worker-restarted-on-its-data":
+        store = redis_store()  # a new process: its own connection, nothing in memory
+        driver = driver_with(store, roster=None, seen_marker=marker)
+        assert driver.cross is not None
+        runner = driver.cross
     for stream, document in CASES["staff-phone"].events:
         driver.pipe(stream, encode(document), key=document["policy_no"].encode(), advance_s=1)
     assert runner.roster_missing and runner.pending > 0
