@@ -63,6 +63,8 @@ class Judge:
             return BadRow(row.file, row.line, "MISSING_COLUMNS", row.problem)
         raw = row.raw if row.raw is not None else json.dumps(document_of(row.fields or {}), ensure_ascii=False).encode()
         verdict = process_record(raw, Origin(file=row.file, line=row.line), now=self.now, ruleset=self.ruleset)
+        if verdict.failed_stage is not None:  # a defect of ours, logged by the pipeline: not the row's fault
+            return BadRow(row.file, row.line, "INTERNAL_ERROR", f"the {verdict.failed_stage} stage failed")
         event = verdict.event
         if event is None or verdict.reason in (QuarantineReason.DECODE_ERROR, QuarantineReason.SCHEMA_ERROR) or not hasattr(
                 event, "policyholder"):

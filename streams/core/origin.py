@@ -24,3 +24,10 @@ class Origin:
     timestamp: datetime | None = None
     """The Kafka record's timestamp: the time its outputs are stamped with (``validated_at``,
     ``quarantined_at``, ``detected_at``), so a re-delivered record gives byte-identical outputs."""
+
+    @property
+    def where(self) -> str:
+        """The record's position, for a log line: never anything of its content."""
+        if self.file is not None:
+            return f"{self.file}:{self.line}"
+        return f"{self.topic}[{self.partition}]@{self.offset}"

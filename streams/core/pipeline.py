@@ -5,6 +5,7 @@ worker and the replay command both call :func:`process_record`, which is why the
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,8 @@ from streams.core.decode import DecodeFailure, decode_object, raw_text
 from streams.core.evaluate import evaluate
 from streams.core.origin import Origin, Stream
 from streams.core.ruleset import RuleSet
+
+log = logging.getLogger(__name__)
 
 InputEvent = PolicyEvent | EndorsementEvent
 CleanEvent = CleanPolicyEvent | CleanEndorsementEvent
@@ -47,12 +50,17 @@ class Verdict:
     clean: CleanEvent | None = None
     quarantine: QuarantineRecord | None = None
     crashed_rules: tuple[str, ...] = ()
+    failed_stage: str | None = None
+    """The stage (decode, schema, rules, route) whose unforeseen exception quarantined the record:
+    a defect of ours, not of the input, so it is logged and counted as well
+    (``policyguard_stage_errors``), never passed off as an ordinary quarantine."""
 
     @property
     def outcome(self) -> str:
         if self.quarantine is not None:
             return "quarantined"
-        assert self.clean is not None
+        if self.clean is None:
+            raise ValueError("a verdict with neither a clean nor a quarantine record")
         return "clean" if self.clean.validation.status is ValidationStatus.PASS else "clean_with_warnings"
 
     @property
@@ -93,15 +101,28 @@ def process_record(
     """Judge one record. ``stream`` is the input topic's stream live, None in replay.
 
     Never raises for any input: a defect anywhere below quarantines the record (RULE_ERROR,
-    with the exception class) so one poison message cannot stop a partition.
+    naming the stage and the exception class) so one poison message cannot stop a partition;
+    the verdict's ``failed_stage`` says so, for the caller to count, and it is logged here (the
+    record's position and the exception class: nothing of its content).
     """
+    progress = _Progress()
     try:
-        return _judge(raw, origin, now=now, ruleset=ruleset, stream=stream, validator_version=validator_version)
+        return _judge(raw, origin, now=now, ruleset=ruleset, stream=stream, validator_version=validator_version,
+                      progress=progress)
     except Exception as exc:  # noqa: BLE001 - last line of defence, see docstring
-        record = build_quarantine(
-            raw, origin, QuarantineReason.RULE_ERROR, now=now, errors=[f"internal error: {type(exc).__name__}"]
-        )
-        return Verdict(origin, stream, None, (), raw, quarantine=record)
+        log.error("%s stage failed on %s: %s", progress.stage, origin.where, type(exc).__name__)
+        record = build_quarantine(raw, origin, QuarantineReason.RULE_ERROR, now=now,
+                                  errors=[f"internal error in {progress.stage}: {type(exc).__name__}"])
+        return Verdict(origin, stream, None, (), raw, quarantine=record, failed_stage=progress.stage)
+
+
+class _Progress:
+    """The stage a record is in, for naming the one that failed."""
+
+    __slots__ = ("stage",)
+
+    def __init__(self) -> None:
+        self.stage = "decode"
 
 
 def build_quarantine(
@@ -142,6 +163,7 @@ def _judge(
     ruleset: RuleSet,
     stream: Stream | None,
     validator_version: str,
+    progress: _Progress,
 ) -> Verdict:
 
     def quarantine(
@@ -172,6 +194,7 @@ def _judge(
     except DecodeFailure as exc:
         return quarantine(QuarantineReason.DECODE_ERROR, errors=[str(exc)])
 
+    progress.stage = "schema"
     if resolved is None:
         resolved = stream_of(document)
         if resolved is None:
@@ -189,6 +212,7 @@ def _judge(
             QuarantineReason.SCHEMA_ERROR, errors=[f"unreadable record: {type(exc).__name__}"], document=document
         )
 
+    progress.stage = "rules"
     evaluation = evaluate(event, ruleset)
     if evaluation.crashes or any(f.severity is Severity.ERROR for f in evaluation.findings):
         return quarantine(
@@ -199,6 +223,7 @@ def _judge(
             crashed_rules=tuple(crash.rule for crash in evaluation.crashes),
         )
 
+    progress.stage = "route"
     status = ValidationStatus.PASS_WITH_WARNINGS if evaluation.findings else ValidationStatus.PASS
     validation = Validation(
         status=status, findings=list(evaluation.findings), validated_at=now, validator_version=validator_version

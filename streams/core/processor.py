@@ -134,6 +134,8 @@ class Processor:
         wall, now = now, record.origin.timestamp or now
         started = time.perf_counter()
         verdict = self._judge(record, now)
+        if verdict.failed_stage is not None:
+            emission.stage_errors[verdict.failed_stage] += 1
         stage = "state"  # reading the policy's stored state (parsed on first use)
         key = verdict.event.policy_no if verdict.event is not None else None
         previous: PolicyState | None = None
@@ -152,7 +154,7 @@ class Processor:
             blob, deadlines = self._stored(step.state) if key is not None and not step.duplicate else (None, None)
         except Exception as exc:  # noqa: BLE001 - a defect must cost one record, never the partition
             emission.stage_errors[stage] += 1
-            log.error("stage %s failed on %s: %s", stage, _where(record.origin), type(exc).__name__)
+            log.error("stage %s failed on %s: %s", stage, record.origin.where, type(exc).__name__)
             previous = _roll_back(task, key, rollback)
             fallback = self._fallback(record, verdict, now, stage, exc)
             emission.outputs.append(fallback)
@@ -193,7 +195,7 @@ class Processor:
             observation = self.cross.observe(verdict)
         except Exception as exc:  # noqa: BLE001 - the record is routed already; only its cross checks are lost
             emission.stage_errors["cross"] += 1
-            log.error("cross-policy observation failed on %s: %s", _where(verdict.origin), type(exc).__name__)
+            log.error("cross-policy observation failed on %s: %s", verdict.origin.where, type(exc).__name__)
             return
         if observation is not None:
             emission.observations.append(observation)
@@ -302,7 +304,3 @@ def _safe(text: str | None) -> str | None:
     return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
-def _where(origin: Origin) -> str:
-    if origin.file is not None:
-        return f"{origin.file}:{origin.line}"
-    return f"{origin.topic}[{origin.partition}]@{origin.offset}"

@@ -18,6 +18,17 @@ def judge(document: dict | bytes, stream: Stream | None = None, ruleset: RuleSet
                           ruleset=ruleset or RuleSet.default(), stream=stream)
 
 
+def judged_without_defect(verdict: Verdict) -> Verdict:
+    """What every input, however strange, must give: exactly one of clean / quarantine, and no
+    stage or rule of ours failing on the way. An input nobody foresaw is an ordinary DECODE /
+    SCHEMA / RULE quarantine with its reason; a crash caught by the last line of defence
+    (``failed_stage``) or a crashed rule is a defect, even though it is quarantined too."""
+    assert (verdict.clean is None) != (verdict.quarantine is None)
+    assert verdict.failed_stage is None, verdict.quarantine.errors if verdict.quarantine else None
+    assert not verdict.crashed_rules, verdict.crashed_rules
+    return verdict
+
+
 def rules_of(verdict: Verdict, *only: str) -> set[tuple[str, str | None, str | None]]:
     """(rule, party, field) of every finding, or of the findings of the ``only`` rules."""
     return {(f.rule, f.party, f.field) for f in verdict.findings if not only or f.rule in only}

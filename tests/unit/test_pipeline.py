@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.enums import QuarantineReason, Severity, ValidationStatus
+from streams.core import pipeline
 from streams.core.origin import Origin, Stream
 from streams.core.outputs import OutputKind, outputs_of
 from streams.core.pipeline import process_record
 from streams.core.rules import REGISTRY, Rule
 from streams.core.ruleset import RuleSet
 from tests.oracle import encode, endorsement_event, person, policy_event, wrong_check
-from tests.unit.conftest import NOW, judge
+from tests.unit.conftest import NOW, judge, judged_without_defect
 
 
 def test_clean_event_keeps_unknown_fields_and_carries_validation() -> None:
@@ -145,24 +148,61 @@ def _mutations() -> st.SearchStrategy[dict]:
     return build()
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None, database=None)
 @given(raw=st.binary(max_size=300))
 def test_no_bytes_raise_out_of_the_core(raw: bytes) -> None:
-    verdict = process_record(raw, Origin(), now=NOW, ruleset=RuleSet.default(), stream=Stream.POLICY)
-    assert (verdict.clean is None) != (verdict.quarantine is None)
+    judged_without_defect(process_record(raw, Origin(), now=NOW, ruleset=RuleSet.default(), stream=Stream.POLICY))
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None, database=None)
 @given(document=_mutations())
 def test_no_document_raises_out_of_the_core(document: dict) -> None:
-    verdict = process_record(encode(document), Origin(), now=NOW, ruleset=RuleSet.default(), stream=None)
-    assert (verdict.clean is None) != (verdict.quarantine is None)
+    verdict = judged_without_defect(
+        process_record(encode(document), Origin(), now=NOW, ruleset=RuleSet.default(), stream=None))
     assert len(outputs_of(verdict)) == 1
+
+
+class _BrokenModel:
+    @classmethod
+    def model_validate(cls, document: object) -> None:
+        raise KeyError("a defect in the schema step")
+
+
+def _broken_rule(ctx: object) -> list:
+    raise ZeroDivisionError("a defect in a rule")
+
+
+@pytest.mark.parametrize("defect", ["schema", "rule"])
+def test_the_fuzz_tests_fail_when_a_stage_or_a_rule_crashes(monkeypatch: pytest.MonkeyPatch, defect: str) -> None:
+    """The property the fuzz tests hold every input to is not satisfied by "it was quarantined":
+    with a crash injected into the schema step or into a rule, the fuzz test itself fails."""
+    if defect == "schema":
+        monkeypatch.setitem(pipeline.MODELS, Stream.POLICY, _BrokenModel)
+    else:
+        monkeypatch.setitem(REGISTRY, "MOBILE_FORMAT", Rule("MOBILE_FORMAT", Severity.ERROR, _broken_rule))
+    with pytest.raises(AssertionError):
+        test_no_document_raises_out_of_the_core()
+
+
+def test_the_last_line_of_defence_names_the_stage_and_logs_no_content(monkeypatch: pytest.MonkeyPatch,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setitem(pipeline.MODELS, Stream.POLICY, _BrokenModel)
+    event = policy_event()
+    with caplog.at_level(logging.ERROR, logger="streams.core.pipeline"):
+        verdict = judge(event, Stream.POLICY)
+    assert verdict.failed_stage == "schema" and verdict.reason is QuarantineReason.RULE_ERROR
+    assert verdict.quarantine is not None and verdict.quarantine.errors == ["internal error in schema: KeyError"]
+    assert [r.getMessage() for r in caplog.records] == ["schema stage failed on t[0]@7: KeyError"]
+    holder = event["policyholder"]
+    assert not any(holder[name] in caplog.text for name in ("name", "id_no", "mobile"))
 
 
 def test_huge_and_deep_inputs_are_quarantined() -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
-    assert judge(deep, Stream.POLICY).reason is QuarantineReason.DECODE_ERROR
-    huge = policy_event()
+    assert judged_without_defect(judge(deep, Stream.POLICY)).reason is QuarantineReason.DECODE_ERROR
+    huge = policy_event(insureds=[])
     huge["policyholder"]["name"] = "陈" * 1_000_000
-    assert judge(huge, Stream.POLICY).outcome in {"quarantined", "clean", "clean_with_warnings"}
+    verdict = judged_without_defect(judge(huge, Stream.POLICY))
+    assert verdict.reason is QuarantineReason.RULE_ERROR
+    assert {(f.rule, f.party) for f in verdict.findings if f.severity is Severity.ERROR} == {
+        ("NAME_INVALID", "policyholder")}
