@@ -12,17 +12,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from streams.accounting import Accounting, collect
 from streams.cli.main import main
 from streams.core.origin import Stream
-from streams.embedded.processes import free_port
+from streams.embedded.processes import ChildProcess, free_port
 from streams.produce import Published, publish
 from streams.settings import Settings
 from streams.topics import ensure_topics
-from tests.integration.conftest import Servers
+from tests.integration.conftest import Servers, schema_violations
 from tests.integration.test_detection_live import (
     Observed,
     _read_all,
     assert_at_least_once,
     detection_settings,
     publish_cases,
+    read_to_end,
 )
 from tests.lifecycle import cases
 from tests.poison import mixed
@@ -103,7 +104,9 @@ def test_two_workers_a_join_a_sigterm_and_a_sigkill_lose_nothing(servers: Server
     asyncio.run(ensure_topics(settings))
     outputs = [settings.topic_policy_clean, settings.topic_endorsement_clean, settings.topic_quarantine]
 
-    async def scenario() -> tuple[Observed, list[str]]:
+    seen_at_each_step: list[int] = []
+
+    async def scenario() -> tuple[Observed, list[str], ChildProcess]:
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
         await consumer.start()
         steps: list[str] = []
@@ -120,15 +123,18 @@ def test_two_workers_a_join_a_sigterm_and_a_sigkill_lose_nothing(servers: Server
                 if second is None and seen >= len(published) // 5:
                     second = worker_factory(another(settings))  # joins while edits are held
                     steps.append(f"second joined after {seen}")
+                    seen_at_each_step.append(seen)
                 elif second is not None and third is None and seen >= len(published) // 2:
                     first.signal(signal.SIGTERM)
                     first.popen.wait(30)
                     third = worker_factory(another(settings))
                     steps.append(f"first stopped (SIGTERM) after {seen}, third started")
+                    seen_at_each_step.append(seen)
                 elif third is not None and second.running() and seen >= 3 * len(published) // 4:
                     second.signal(signal.SIGKILL)
                     second.popen.wait(10)
                     steps.append(f"second killed (SIGKILL) after {seen}")
+                    seen_at_each_step.append(seen)
                 if third is not None and not second.running() and observed.accounting.complete:
                     settled = settled or time.monotonic()
                     if time.monotonic() - settled > 5:
@@ -136,9 +142,15 @@ def test_two_workers_a_join_a_sigterm_and_a_sigkill_lose_nothing(servers: Server
             assert third is not None and third.running(), third.log_tail() if third else steps
         finally:
             await consumer.stop()
-        return observed, steps
+        return observed, steps, third
 
-    observed, steps = asyncio.run(scenario())
+    observed, steps, third = asyncio.run(scenario())
+    published = list(observed.accounting.inputs)
     assert len(steps) == 3, steps
-    assert_at_least_once(observed, chosen, holds=8, context=f"after {steps}")
-    print(f"two workers: {steps}; {observed.summary()}")
+    # Each step with work provably left: fewer outputs than inputs when it happened.
+    assert all(seen < len(published) for seen in seen_at_each_step), steps
+    assert third.stop() == 0, third.log_tail()
+    everything = read_to_end(settings, published)  # every copy, not what a time window saw
+    assert_at_least_once(everything, chosen, holds=8, context=f"after {steps}")
+    assert schema_violations(everything.accounting, settings) == []
+    print(f"two workers: {steps}; {everything.summary()}")

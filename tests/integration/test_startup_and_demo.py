@@ -127,6 +127,21 @@ def test_demo_accounts_for_every_input_and_exits_zero(tmp_path: Path) -> None:
     out = result.stdout
     assert "every input accounted for exactly once: True" in out
     assert "(expected" not in out  # every scene ended as the scenario says
+    # Checked here too, against the scenario's hand-written expectations rather than the demo's
+    # own comparison: one row per input, each with the outcome its scene expects.
+    from streams.demo.scenario import scenes
+
+    rows = re.findall(r"^  \S+\[\d+\]@\d+ +\S+ +(.+)$", out, flags=re.MULTILINE)
+    expected = Counter(frozenset(scene.expect.split()) for scene in scenes())
+    assert Counter(frozenset(row.split()) for row in rows) == expected
+    outcome = {"clean": "clean", "clean_with_warnings": "clean_with_warnings"}
+    totals = Counter(next((outcome[t] for t in tokens if t in outcome), "quarantined")
+                     for tokens in expected.elements())
+    assert (f"totals: clean {totals['clean']}, clean_with_warnings {totals['clean_with_warnings']}, "
+            f"quarantined {totals['quarantined']}") in out
+    on_topics = re.search(r"^records on: (.+)$", out, flags=re.MULTILINE)
+    assert on_topics is not None
+    assert sum(int(part.rsplit(" ", 1)[1]) for part in on_topics.group(1).split(", ")) == len(scenes())
     assert re.search(r"totals: clean \d+, clean_with_warnings \d+, quarantined \d+", out)
     assert "DECODE_ERROR" in out and "SCHEMA_ERROR" in out and "ID_CHECKSUM" in out
     assert re.search(r"metrics \(scraped from http://127\.0\.0\.1:\d+/metrics before the worker stopped; "

@@ -8,7 +8,7 @@ import pytest
 from schemas.enums import Severity
 from streams.cli.main import main
 from streams.core.rules_config import RulesConfigError, parse_rules_config
-from tests.oracle import person, policy_event
+from tests.oracle import person, policy_event, resident_id
 from tests.unit.conftest import judge
 
 VAGUE = {"province": "浙江省", "city": "杭州市", "district": "西湖区", "detail": "文三路附近"}
@@ -46,7 +46,12 @@ def test_thresholds() -> None:
     event = policy_event(policyholder=person(name="王先生"))
     event["insureds"] = []
     assert judge(event, ruleset=ruleset).findings == ()
-    assert ruleset.thresholds.adult_age_years == 16
+    # 17 on the event's day (2025-11-20): a minor under the default 18, an adult under 16.
+    birth = "2008-06-01"
+    young = policy_event(policyholder=person(birth_date=birth, id_no=resident_id("330106", birth, "M")))
+    young["insureds"] = []
+    assert [f.rule for f in judge(young).findings] == ["POLICYHOLDER_MINOR"]
+    assert judge(young, ruleset=ruleset).findings == ()
 
 
 @pytest.mark.parametrize(
