@@ -250,6 +250,7 @@ def build_app(
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[TopicPartition], **_: object) -> None:
         health.unready("rebalancing: partitions revoked, waiting for the new assignment")
+        metrics.forget_partitions((tp.topic, tp.partition) for tp in revoked)
         async with lock:
             drop({tp.partition for tp in revoked if tp.topic == settings.topic_policy_events})
 

@@ -1,6 +1,7 @@
 """Prometheus metrics of docs/contract.md §5. Labels stay low-cardinality: no policy, ID or user."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -145,6 +146,16 @@ def count_cross_skipped(reason: str, count: int) -> None:
 def set_cross_state(*, up: bool, backlog: int) -> None:
     CROSS_STORE_UP.set(1 if up else 0)
     CROSS_BACKLOG.set(backlog)
+
+
+def forget_partitions(partitions: Iterable[tuple[str, int]]) -> None:
+    """Drop the lag of partitions this worker no longer owns: a revoked partition's last value
+    would otherwise be exported for ever, and the lag alert (``max by (topic)``) page on it."""
+    for topic, partition in partitions:
+        try:
+            CONSUMER_LAG.remove(topic, str(partition))
+        except KeyError:
+            pass  # never measured here
 
 
 def set_lag(topic: str, partition: int, highwater: int | None, last_offset: int) -> None:

@@ -62,7 +62,8 @@ def _csv_rows(path: Path, progress: Progress) -> Iterator[Row]:
         reader = csv.reader(lines())
         header = next(reader, None)
         check_header(header)
-        assert header is not None
+        if header is None:
+            raise ValueError("check_header accepted a file without a header")
         width = len(header)
         for cells in reader:
             number = reader.line_num

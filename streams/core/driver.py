@@ -113,7 +113,8 @@ class TopologyDriver:
 
     def run(self, awaitable: Any) -> Any:
         """Run a coroutine on the loop the cross-policy store lives on (loading a roster)."""
-        assert self._loop is not None, "no cross-policy stage"
+        if self._loop is None:
+            raise RuntimeError("no cross-policy stage")
         return self._loop.run_until_complete(awaitable)
 
     def close(self) -> None:

@@ -131,5 +131,6 @@ def outputs_of(verdict: Verdict) -> list[Output]:
     """The stateless routing of one verdict: its clean record or its quarantine record."""
     if verdict.quarantine is not None:
         return [quarantine_output(verdict.quarantine)]
-    assert verdict.clean is not None and verdict.stream is not None
+    if verdict.clean is None or verdict.stream is None:
+        raise ValueError("a verdict with neither a quarantine record nor a clean record on a stream")
     return [clean_output(verdict.stream, verdict.clean.policy_no, verdict.clean.model_dump_json().encode())]

@@ -295,7 +295,8 @@ def apply_changelog(backing: Backing, records: Mapping[bytes, bytes | None],
             try:
                 writes.update(derived(key, value))
             except _Unindexed:
-                assert value is not None
+                if value is None:  # derived() indexes every deletion; a None here is a defect
+                    raise ValueError("an unindexed deletion in the changelog") from None
                 try:
                     state = parsed[key] = PolicyState.from_json(value)
                 except StateUnreadable:
@@ -375,7 +376,13 @@ def freeze_restored() -> None:
     """Move what is alive now (the restored states) out of the collector's view: they live
     until their policy's next event, and full collections would otherwise scan them all,
     holding the event loop for as long as the state is large. Plain reference counting
-    still frees each one when it is replaced."""
+    still frees each one when it is replaced.
+
+    What an earlier assignment froze is thawed and the garbage collected first: a frozen cycle
+    is never collected, so freezing at every rebalance without that would keep each
+    rebalance's garbage (and the states of partitions since revoked, if cyclic) for good."""
+    gc.unfreeze()
+    gc.collect()
     gc.freeze()
 
 

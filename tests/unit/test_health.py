@@ -60,3 +60,18 @@ def test_a_taken_port_is_an_error_not_a_silent_second_server(served: tuple[Healt
     _, port = served
     with pytest.raises(OSError):
         serve("127.0.0.1", port, Health(stale_after_s=60))
+
+
+def test_a_revoked_partitions_lag_is_no_longer_exported() -> None:
+    """The lag alert pages on ``max by (topic)``: the last value of a partition this worker gave
+    away must not stay exported."""
+    from prometheus_client import REGISTRY
+
+    def lag(partition: int) -> float | None:
+        return REGISTRY.get_sample_value("policyguard_consumer_lag", {"topic": "t-revoke", "partition": str(partition)})
+
+    streams.metrics.set_lag("t-revoke", 0, highwater=500, last_offset=99)
+    streams.metrics.set_lag("t-revoke", 1, highwater=10, last_offset=9)
+    assert lag(0) == 400.0 and lag(1) == 0.0
+    streams.metrics.forget_partitions([("t-revoke", 0), ("t-revoke", 7)])  # 7 was never measured here
+    assert lag(0) is None and lag(1) == 0.0

@@ -186,3 +186,29 @@ def test_a_stored_state_without_its_index_that_cannot_be_read_costs_its_policy_n
     [record] = driver.read(OutputKind.QUARANTINE)
     assert record["event_id"] == "a2" and record["errors"] == ["state: StateUnreadable"]
     assert [c["event_id"] for c in driver.read(OutputKind.POLICY_CLEAN)] == ["a1", "b1", "b2"]
+
+
+def test_freezing_the_restored_states_keeps_no_garbage() -> None:
+    """Each assignment freezes what is alive; a garbage cycle alive in the collector's view then
+    would never be collected (a frozen object is out of every collection)."""
+    import gc
+    import weakref
+
+    from streams.core.task import freeze_restored
+
+    class Node:
+        pass
+
+    try:
+        cycle = Node()
+        cycle.self = cycle  # type: ignore[attr-defined]
+        gone = weakref.ref(cycle)
+        del cycle  # garbage now, freed only by a collection
+        freeze_restored()
+        gc.collect()
+        assert gone() is None
+        kept = Node()
+        freeze_restored()  # a second assignment: what the first froze is looked at again
+        assert gc.get_freeze_count() > 0 and kept is not None
+    finally:
+        gc.unfreeze()

@@ -326,7 +326,8 @@ class PolicyMachine:
     def _duplicate_id(self, state: PolicyState, verdict: Verdict, now: datetime) -> Step:
         """Same event_id, different bytes: a different event, never dropped (docs/contract.md §3.2)."""
         event = verdict.event
-        assert event is not None
+        if event is None:
+            raise ValueError("a duplicate event_id needs the event it came with")
         findings = verdict.quarantine.findings if verdict.quarantine is not None else list(verdict.findings)
         record = build_quarantine(
             verdict.raw, verdict.origin, QuarantineReason.DUPLICATE_ID, now=now, findings=findings,
