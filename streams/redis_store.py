@@ -12,8 +12,10 @@ Keys (``<prefix>`` = ``POLICYGUARD_REDIS_PREFIX``), every customer value a keyed
 entry; ``<prefix>:roster`` hash mobile → staff member; ``<prefix>:claim:<alert_id>`` the
 event that owns an alert; ``<prefix>:alerts:<person>`` the cross-policy alerts about a
 person; ``<prefix>:audit`` who looked at which customer. Entries expire after the retention
-with no write (a write a full key drops is no write). The script names keys it builds itself,
-so the index needs one Redis (or a Sentinel-managed primary), not Redis Cluster.
+with no write (a write a full key drops is no write); the access trail ``<prefix>:audit`` never
+expires and loses only entries older than its own retention (``POLICYGUARD_ACCESS_TRAIL_RETENTION_DAYS``).
+The script names keys it builds itself, so the index needs one Redis (or a Sentinel-managed
+primary), not Redis Cluster.
 """
 from __future__ import annotations
 
@@ -165,7 +167,49 @@ end
 return owned
 """
 
-AUDIT_KEPT = 100_000
+ACCESS_TRAIL = """
+-- The access trail of `policyguard customer`: KEYS[1] a list, newest first. ARGV[1] the new entry
+-- (JSON whose "at" is ISO 8601 with an offset), ARGV[2] the retention in seconds, ARGV[3] how many old
+-- entries one call drops at most. Trimmed by age on the server's clock, never by count: an entry goes
+-- once its own "at" is older than the retention. One that cannot be dated stops the trimming (kept:
+-- nothing says it is old), and the entry just written always stays.
+if redis.replicate_commands then redis.replicate_commands() end  -- writes after TIME (Redis < 5)
+local function epoch(at)
+  if type(at) ~= 'string' then return nil end
+  local y, mo, d, h, mi, s, rest = string.match(at, '^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)(.*)$')
+  if y == nil then return nil end
+  local offset = 0
+  if string.sub(rest, -1) ~= 'Z' then
+    local sign, oh, om = string.match(rest, '([+-])(%d%d):(%d%d)$')
+    if sign == nil then return nil end
+    offset = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == '-' and -1 or 1)
+  end
+  -- days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * ((mo + 9) % 12) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s) - offset
+end
+local key = KEYS[1]
+redis.call('LPUSH', key, ARGV[1])
+local cutoff = tonumber(redis.call('TIME')[1]) - tonumber(ARGV[2])
+local dropped, most = 0, tonumber(ARGV[3])
+while dropped < most and redis.call('LLEN', key) > 1 do
+  local ok, entry = pcall(cjson.decode, redis.call('LINDEX', key, -1))
+  local at = ok and type(entry) == 'table' and epoch(entry.at) or nil
+  if at == nil or at >= cutoff then break end
+  redis.call('RPOP', key)
+  dropped = dropped + 1
+end
+return dropped
+"""
+TRAIL_TRIM_PER_CALL = 10_000
+"""Old trail entries one look-up drops at most: years of backlog go over several look-ups, not in
+one long script that would stall the index's other clients."""
 
 
 def _text(value: bytes | str) -> str:
@@ -180,6 +224,7 @@ class RedisStore:
         self._retention = max(int(config.retention_days * 86_400), 1)
         self._exchange = client.register_script(EXCHANGE)
         self._claim = client.register_script(CLAIM)
+        self._trail = client.register_script(ACCESS_TRAIL)
 
     @classmethod
     def from_url(cls, url: str, config: CrossPolicyConfig, *, prefix: str = "policyguard",
@@ -247,12 +292,15 @@ class RedisStore:
             [json.loads(v) for v in alerts.values()],
         )
 
-    async def audit(self, record: dict[str, Any]) -> None:
-        key = f"{self.prefix}:audit"
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.lpush(key, json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-            pipe.ltrim(key, 0, AUDIT_KEPT - 1)
-            await pipe.execute()
+    async def audit(self, record: dict[str, Any], *, retention_days: int) -> int:
+        """Add ``record`` to the access trail (``<prefix>:audit``, newest first, no expiry) and drop
+        the entries older than ``retention_days`` by Redis's clock. By age, never by count: a burst
+        of look-ups must not push out who looked at whom last year, and an operator's machine
+        with a wrong clock cannot cut the trail short. Returns how many old entries went."""
+        entry = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        dropped = await self._trail(keys=[f"{self.prefix}:audit"],
+                                    args=[entry, retention_days * 86_400, TRAIL_TRIM_PER_CALL])
+        return int(dropped)
 
     async def ping(self) -> None:
         await self.client.ping()

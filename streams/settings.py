@@ -36,6 +36,8 @@ PREFIX = "POLICYGUARD_"
 NESTING = "__"
 SETTINGS_FILE_VARIABLE = "POLICYGUARD_SETTINGS_FILE"
 UNPREFIXED = ("kafka_bootstrap_servers", "redis_url")
+ACCESS_TRAIL_RETENTION_DAYS = 1095
+"""Three years of who looked up which customer (``policyguard customer``)."""
 
 
 class SettingsError(ValueError):
@@ -81,10 +83,20 @@ class Settings(BaseSettings):
     cross_backlog_max: int = Field(
         default=100_000, ge=0, description="events whose cross-policy checks wait through a Redis outage; beyond: skipped"
     )
+    access_trail_retention_days: int = Field(
+        default=ACCESS_TRAIL_RETENTION_DAYS, ge=1,
+        description="customer: how long the access trail (<prefix>:audit) keeps who looked up whom; older entries "
+        "are trimmed, never by count",
+    )
     dingtalk_webhook: SecretStr | None = Field(
         default=None, description="dingtalk-bridge: the robot's webhook URL (it carries the access token)"
     )
     dingtalk_secret: SecretStr | None = Field(default=None, description="dingtalk-bridge: the robot's 加签 secret")
+    dingtalk_bridge_token: SecretStr | None = Field(
+        default=None,
+        description="dingtalk-bridge: the bearer token Alertmanager must send (Authorization: Bearer …), at least "
+        "16 characters; the bridge does not start without one",
+    )
     broker_profile: BrokerProfile = Field(
         default=BrokerProfile.KAFKA, description="kafka: Kafka's usual group timeouts; embedded: short ones for tansu"
     )

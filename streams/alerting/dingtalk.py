@@ -9,6 +9,11 @@ a JSON message at a webhook whose URL must carry a timestamp and a signature whe
 Only alert names, labels and the rules' annotations travel: PolicyGuard's rules never put customer
 data in them, and business alerts (with their masked evidence) stay on the ``policyguard.alerts``
 topic.
+
+Whoever can POST to the bridge can post into the on-call group, so it is no open relay: every
+request must carry ``Authorization: Bearer <token>`` (Alertmanager's ``http_config.authorization``),
+compared in constant time; a body is refused from its ``Content-Length`` before a byte of it is read
+when it is over :data:`MAX_BODY_BYTES`; and the command listens on loopback unless told otherwise.
 """
 from __future__ import annotations
 
@@ -27,6 +32,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MAX_ALERTS_SHOWN = 10
+MAX_BODY_BYTES = 1_048_576
+"""Largest webhook body taken: Alertmanager's notifications are a few KiB (it truncates long groups)."""
+READ_TIMEOUT_S = 30.0
+"""A client that sends nothing for this long loses its connection (and its thread)."""
 SEVERITY_ZH = {"critical": "紧急", "high": "高", "warning": "警告"}
 
 
@@ -76,16 +85,58 @@ def send(webhook: str, secret: str | None, body: dict[str, Any], *, timeout_s: f
     return answer
 
 
-def serve(host: str, port: int, webhook: str, secret: str | None) -> ThreadingHTTPServer:
-    """The bridge's HTTP server (call ``serve_forever`` on it, or run it in a thread)."""
+def authorized(header: str | None, token: str) -> bool:
+    """``Authorization: Bearer <token>`` with this token; compared in constant time, so the answer's
+    timing does not tell how much of a guess was right."""
+    scheme, _, credentials = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credentials.strip().encode(), token.encode())
+
+
+def body_length(header: str | None, limit: int) -> tuple[int, int | None]:
+    """(status, length) from ``Content-Length``: 200 and the length when it may be read, else the
+    refusal: 411 without one (a chunked body is not taken), 400 when it is no length, 413 over ``limit``."""
+    if header is None:
+        return 411, None
+    digits = header.strip()
+    if not (digits.isascii() and digits.isdigit()):  # not int(): it takes "-1", "+1" and "1_000"
+        return 400, None
+    length = int(digits)
+    if length > limit:
+        return 413, None
+    return 200, length
+
+
+def serve(host: str, port: int, webhook: str, secret: str | None, *, token: str,
+          max_body_bytes: int = MAX_BODY_BYTES) -> ThreadingHTTPServer:
+    """The bridge's HTTP server (call ``serve_forever`` on it, or run it in a thread). ``token``:
+    the bearer token every request must carry; there is no server without one."""
+    if not token:
+        raise ValueError("the bridge needs a bearer token: without one anybody could post to the on-call group")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        timeout = READ_TIMEOUT_S
+
+        def do_POST(self) -> None:
+            if not authorized(self.headers.get("Authorization"), token):
+                log.warning("refused a request without the bridge's bearer token from %s", self.client_address[0])
+                self._answer(401, "Authorization: Bearer <the bridge's token> required",
+                             extra={"WWW-Authenticate": 'Bearer realm="dingtalk-bridge"'})
+                return
             if self.path.rstrip("/") != "/alertmanager":
                 self._answer(404, "POST Alertmanager webhooks to /alertmanager")
                 return
+            status, length = body_length(self.headers.get("Content-Length"), max_body_bytes)
+            if length is None:
+                self._answer(status, f"a body of at most {max_body_bytes} bytes, with its Content-Length")
+                return
             try:
-                payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                raw = self.rfile.read(length)
+            except OSError:  # the client went quiet for READ_TIMEOUT_S, or away: nobody to answer
+                return
+            try:
+                payload = json.loads(raw)
                 send(webhook, secret, message(payload))
             except (ValueError, AttributeError) as exc:
                 self._answer(400, f"not an Alertmanager webhook payload: {type(exc).__name__}")
@@ -96,15 +147,17 @@ def serve(host: str, port: int, webhook: str, secret: str | None) -> ThreadingHT
                 return
             self._answer(200, "sent")
 
-        def _answer(self, code: int, text: str) -> None:
+        def _answer(self, code: int, text: str, extra: dict[str, str] | None = None) -> None:
             body = text.encode()
             self.send_response(code)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
+            for name, value in (extra or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the http.server API
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug(format, *args)
 
     return ThreadingHTTPServer((host, port), Handler)

@@ -3,10 +3,11 @@
 Pass 1 streams the rows to worker processes in chunks (a bounded number in flight, so memory
 does not grow with the book) and takes their results back in input order: it writes
 ``findings.jsonl``, appends to ``worklists/<channel>/<branch>.csv``, counts, and spools each
-policy's cross-policy observation (keyed hashes) to disk. After each chunk it flushes the files
-and records a checkpoint (rows done, every output's size, the counts); ``--resume`` cuts the
-outputs back to the last checkpoint and goes on from there, so an interrupted run ends as an
-uninterrupted one would. Pass 2 runs the cross-policy detectors over the whole book's
+policy's cross-policy observation (keyed hashes) to disk, as JSON Lines (:mod:`streams.audit.spool`:
+never a pickle, which would run whatever code a file left in the output folder names). After each
+chunk it flushes the files and records a checkpoint (rows done, every output's size, the counts);
+``--resume`` cuts the outputs back to the last checkpoint and goes on from there, so an interrupted
+run ends as an uninterrupted one would. Pass 2 runs the cross-policy detectors over the whole book's
 observations (identity conflicts and shared mobiles across all of it), then the reports are
 written.
 """
@@ -17,7 +18,6 @@ import csv
 import json
 import multiprocessing
 import os
-import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -28,6 +28,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
+from streams.audit import spool
 from streams.audit.csv_format import CsvHeaderError, check_header
 from streams.audit.judge import BadRow, Judge, Judged, describe_findings
 from streams.audit.reading import Progress, Row, is_csv, rows
@@ -40,7 +41,9 @@ from streams.cross_runner import CrossPolicyRunner
 from streams.sqlite_index import SqliteBackend
 
 CHECKPOINT = ".audit/checkpoint.json"
-SPOOL = ".audit/observations.pickle"
+CHECKPOINT_VERSION = 2
+"""2: the spool is JSON Lines. A version-1 checkpoint's spool is a pickle, which is not read."""
+SPOOL = ".audit/observations.jsonl"
 INDEX = ".audit/index.sqlite"
 """Pass 2's customer index without Redis: on disk, so a book of any size fits."""
 WORKLIST_COLUMNS = ["policy_no", "channel", "branch_code", "agent_code", "intermediary_code", "policyholder_name",
@@ -71,12 +74,13 @@ _judge: Judge | None = None
 def _start_worker(rules_file: str | None, secret: str, now: datetime) -> None:
     from streams.rules_file import load_ruleset
 
-    global _judge  # noqa: PLW0603 - one judge per worker process, built once
+    global _judge
     _judge = Judge(load_ruleset(rules_file), CrossPolicyStage.default(secret), now)
 
 
 def _judge_chunk(chunk: list[Row]) -> list[Judged | BadRow]:
-    assert _judge is not None
+    if _judge is None:  # not an assert: python -O would drop it, and this would fail later and less clearly
+        raise RuntimeError("no judge in this process: chunks are judged by the pool's workers, set up by _start_worker")
     return [_judge(row) for row in chunk]
 
 
@@ -169,6 +173,9 @@ def _prepare(files: list[Path], out_dir: Path, resume: bool) -> dict[str, Any] |
     if not checkpoint_path.exists():
         raise AuditInputError(f"nothing to resume in {out_dir}: no checkpoint (run without --resume)")
     checkpoint = json.loads(checkpoint_path.read_text())
+    if checkpoint.get("version") != CHECKPOINT_VERSION:
+        raise AuditInputError(f"{checkpoint_path} was written by an earlier release, whose observation spool this "
+                              "one does not read: start again without --resume")
     if checkpoint["inputs"] != _inputs_fingerprint(files):
         raise AuditInputError("the input files differ from the interrupted run's (names, sizes or times): "
                               "resume with the same files, or start again without --resume")
@@ -259,7 +266,7 @@ def audit(
                 outputs.worklist(result.channel, result.branch_code, _worklist_row(result))
             if result.observation is not None:
                 observations.append(result.observation)
-        pickle.dump(observations, outputs.spool, protocol=pickle.HIGHEST_PROTOCOL)
+        spool.write(outputs.spool, observations)
         _save_checkpoint(out_dir, files, tally, outputs.sizes(), judged_at, complete=False)
         report()
 
@@ -315,8 +322,8 @@ def _worklist_row(result: Judged) -> list[Any]:
 
 def _save_checkpoint(out_dir: Path, files: list[Path], tally: Tally, sizes: dict[str, int], judged_at: datetime, *,
                      complete: bool) -> None:
-    document = {"version": 1, "inputs": _inputs_fingerprint(files), "rows_done": tally.rows, "sizes": sizes,
-                "tally": tally.to_json(), "judged_at": judged_at.isoformat(), "complete": complete}
+    document = {"version": CHECKPOINT_VERSION, "inputs": _inputs_fingerprint(files), "rows_done": tally.rows,
+                "sizes": sizes, "tally": tally.to_json(), "judged_at": judged_at.isoformat(), "complete": complete}
     path = out_dir / CHECKPOINT
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(document, ensure_ascii=False))
@@ -333,19 +340,25 @@ def _cross_pass(out_dir: Path, tally: Tally, secret: str, roster: Path | None, s
         index = out_dir / INDEX
         index.unlink(missing_ok=True)  # pass 2 always starts over: it reads the whole spool
         store = LocalStore(config, SqliteBackend(index))
-    runner = CrossPolicyRunner(stage, store)
+    index_store: CrossStore = store
+    runner = CrossPolicyRunner(stage, index_store)
     tally.cross = {}
     written = 0
 
     async def run() -> list[Any]:
-        assert runner.store is not None
+        try:
+            return await check_all()
+        finally:
+            await runner.close()
+
+    async def check_all() -> list[Any]:
         if roster is not None:
-            await runner.store.load_roster(parse_roster(roster.read_text(encoding="utf-8-sig"), stage.hasher).entries)
+            await index_store.load_roster(parse_roster(roster.read_text(encoding="utf-8-sig"), stage.hasher).entries)
         found = []
         batch: list[Observation] = []
         checked, started, last = 0, time.monotonic(), time.monotonic()
-        for observations in _spooled(out_dir / SPOOL):
-            batch += observations
+        for observation in spool.read(out_dir / SPOOL):
+            batch.append(observation)
             if len(batch) >= CROSS_BATCH:
                 found += await runner.run(batch, now)
                 checked += len(batch)
@@ -357,10 +370,13 @@ def _cross_pass(out_dir: Path, tally: Tally, secret: str, roster: Path | None, s
                     progress(f"cross-policy checks: {checked:,} of {tally.policies:,} policies · {rate:,.0f}/s · "
                              f"ETA {eta:,.0f} s · {len(found):,} alerts")
         found += await runner.run(batch, now)
-        await runner.close()
         return found
 
-    alerts = asyncio.run(run())
+    try:
+        alerts = asyncio.run(run())
+    except spool.SpoolError as exc:
+        raise AuditInputError(f"{exc}: the output folder was changed by something other than policyguard audit; "
+                              "start again without --resume") from None
     outputs = Outputs(out_dir)
     with (out_dir / "alerts.jsonl").open("w", encoding="utf-8") as handle:
         for alert in alerts:
@@ -374,15 +390,6 @@ def _cross_pass(out_dir: Path, tally: Tally, secret: str, roster: Path | None, s
             written += 1
     outputs.close()
     return written
-
-
-def _spooled(path: Path) -> Iterator[list[Observation]]:
-    with path.open("rb") as handle:
-        while True:
-            try:
-                yield pickle.load(handle)
-            except EOFError:
-                return
 
 
 __all__ = ["AuditInputError", "AuditResult", "audit"]

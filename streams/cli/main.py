@@ -134,6 +134,12 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+BRIDGE_HOST = "127.0.0.1"
+"""Loopback: the bridge is reached by an Alertmanager beside it unless ``--listen`` says otherwise."""
+BRIDGE_LISTEN = f"{BRIDGE_HOST}:9099"
+BRIDGE_TOKEN_MIN_CHARS = 16
+
+
 def _dingtalk_bridge(args: argparse.Namespace) -> int:
     from streams.alerting.dingtalk import serve
     from streams.logs import setup_logging
@@ -144,10 +150,18 @@ def _dingtalk_bridge(args: argparse.Namespace) -> int:
         print("policyguard dingtalk-bridge: POLICYGUARD_DINGTALK_WEBHOOK is not set (the robot's webhook URL)",
               file=sys.stderr)
         return 2
+    token = settings.dingtalk_bridge_token.get_secret_value() if settings.dingtalk_bridge_token else ""
+    if len(token) < BRIDGE_TOKEN_MIN_CHARS:
+        state = "is not set" if not token else f"is shorter than {BRIDGE_TOKEN_MIN_CHARS} characters"
+        print(f"policyguard dingtalk-bridge: POLICYGUARD_DINGTALK_BRIDGE_TOKEN {state}: the bridge only takes "
+              "requests with Authorization: Bearer <token>, so that nobody else can post to the on-call group; set "
+              "it (e.g. openssl rand -hex 32) and give Alertmanager the same token "
+              "(webhook_configs: http_config: authorization: credentials_file)", file=sys.stderr)
+        return 2
     host, _, port = args.listen.rpartition(":")
     try:
-        server = serve(host or "0.0.0.0", int(port), settings.dingtalk_webhook.get_secret_value(),
-                       settings.dingtalk_secret.get_secret_value() if settings.dingtalk_secret else None)
+        server = serve(host or BRIDGE_HOST, int(port), settings.dingtalk_webhook.get_secret_value(),
+                       settings.dingtalk_secret.get_secret_value() if settings.dingtalk_secret else None, token=token)
     except (OSError, ValueError) as exc:
         print(f"policyguard dingtalk-bridge: cannot listen on {args.listen}: {exc}", file=sys.stderr)
         return 2
@@ -159,7 +173,7 @@ def _dingtalk_bridge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _redis_store(settings: Settings, command: str):  # noqa: ANN202 - imported lazily
+def _redis_store(settings: Settings, command: str):
     from streams.redis_store import RedisStore
 
     if not settings.redis_url:
@@ -218,6 +232,20 @@ def _roster_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _id_number_in() -> str:
+    """The ID number to look up: one line of standard input, or, when that is a terminal, typed at a
+    prompt that does not echo it. Never an argument: ``ps`` shows arguments to every user of the
+    machine, and the shell history keeps them."""
+    import getpass
+
+    if sys.stdin is not None and sys.stdin.isatty():
+        try:
+            return getpass.getpass("ID number (not shown): ", stream=sys.stderr)
+        except EOFError:
+            return ""
+    return sys.stdin.readline().strip() if sys.stdin is not None else ""
+
+
 def _customer(args: argparse.Namespace) -> int:
     import json
 
@@ -225,21 +253,33 @@ def _customer(args: argparse.Namespace) -> int:
 
     from schemas.text import id_number
     from streams.core.crosspolicy import Hasher
-    from streams.customer_view import caller, look_up
+    from streams.customer_view import look_up, operator_note, os_user
     from streams.logs import setup_logging
 
+    if args.id_no is not None:
+        print("policyguard customer: the ID number is not taken as an argument: there `ps` shows it to every user "
+              "of the machine and the shell history keeps it. Give it on standard input (one line) or type it at "
+              "the prompt: `policyguard customer`", file=sys.stderr)
+        return 2
+    try:
+        note = operator_note(args.operator)
+    except ValueError as exc:
+        print(f"policyguard customer: --operator: {exc}", file=sys.stderr)
+        return 2
     settings = Settings()
     setup_logging(settings.log_level, settings.log_format)
+    id_no = id_number(_id_number_in())
+    if not isinstance(id_no, str) or not id_no:
+        print("policyguard customer: no ID number given (one line on standard input, or typed at the prompt)",
+              file=sys.stderr)
+        return 2
     store = _redis_store(settings, "customer")
     if store is None:
         return 2
-    id_no = id_number(args.id_no)
-    if not isinstance(id_no, str) or not id_no:
-        print("policyguard customer: ID_NO is empty", file=sys.stderr)
-        return 2
 
     try:
-        view = _on_store(store, look_up(store, Hasher(settings.secret()), args.id_type, id_no, caller(args.operator)))
+        view = _on_store(store, look_up(store, Hasher(settings.secret()), args.id_type, id_no, os_user(), note=note,
+                                        retention_days=settings.access_trail_retention_days))
     except RedisError as exc:
         print(f"policyguard customer: Redis at REDIS_URL: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
@@ -323,7 +363,11 @@ def parser() -> argparse.ArgumentParser:
                         "with REDIS_URL set it replaces the roster in Redis, as `roster load` does")
     replay.set_defaults(run=_replay)
 
-    roster = commands.add_parser("roster", help="manage the staff / agent roster in the customer index")
+    roster = commands.add_parser(
+        "roster", help="manage the staff / agent roster in the customer index",
+        description="The staff and agents whose own mobiles and ID numbers must never be entered as a customer's "
+        "(STAFF_PHONE_AS_CUSTOMER). `roster load FILE` replaces the roster the workers check against; load it "
+        "again after Redis lost its data (the workers wait for it, policyguard_cross_policy_roster_missing).")
     roster_commands = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION",
                                             help="load: replace the roster from a CSV file")
     roster_load = roster_commands.add_parser(
@@ -342,15 +386,19 @@ def parser() -> argparse.ArgumentParser:
     customer = commands.add_parser(
         "customer",
         help="one customer's view across channels (PII masked; each use is logged with the caller)",
-        description="Looks the ID number up in the customer index (REDIS_URL): the customer's policies with their "
-        "channels and roles, conflicting names / birth dates / genders between policies, and the cross-policy "
-        "alerts about them. The ID number is shown masked; the use is logged and kept in the index's audit list "
-        "with the caller.",
+        description="Reads an ID number from standard input (one line), or asks for it without echo when standard "
+        "input is a terminal (never from the command line, where ps and the shell history would show it), and looks "
+        "it up in the customer index (REDIS_URL): the customer's policies with their channels and roles, "
+        "conflicting names / birth dates / genders between policies, and the cross-policy alerts about them. The ID "
+        "number is shown masked; the use is logged and kept in the index's access trail with the OS user running "
+        "the command, for POLICYGUARD_ACCESS_TRAIL_RETENTION_DAYS (default 1095).",
     )
-    customer.add_argument("id_no", metavar="ID_NO", help="the customer's ID number")
+    customer.add_argument("id_no", nargs="?", help=argparse.SUPPRESS)  # only to refuse it, saying why
     customer.add_argument("--id-type", default="RESIDENT_ID", metavar="TYPE",
                           help="ID type of the number (default RESIDENT_ID)")
-    customer.add_argument("--operator", metavar="NAME", help="who is looking (default: the OS user), for the audit log")
+    customer.add_argument("--operator", metavar="NOTE",
+                          help="a note kept beside the OS user in the log and the access trail (your name, a case "
+                          "number; no customer data); it never replaces the OS user")
     customer.add_argument("--json", action="store_true", help="print the view as JSON")
     customer.set_defaults(run=_customer)
 
@@ -379,10 +427,13 @@ def parser() -> argparse.ArgumentParser:
         help="forward Alertmanager notifications to a DingTalk robot, signed",
         description="Receives Alertmanager webhooks at POST /alertmanager and sends each notification to the DingTalk "
         "custom robot of POLICYGUARD_DINGTALK_WEBHOOK as a markdown message, signed with POLICYGUARD_DINGTALK_SECRET "
-        "(the robot's 加签 secret) when set. Answers 502 when DingTalk refuses, so Alertmanager retries.",
+        "(the robot's 加签 secret) when set. Every request must carry Authorization: Bearer "
+        "<POLICYGUARD_DINGTALK_BRIDGE_TOKEN> (401 otherwise; without the setting the bridge does not start, exit 2) "
+        "and a body of at most 1 MiB (413). Answers 502 when DingTalk refuses, so Alertmanager retries.",
     )
-    bridge.add_argument("--listen", default="0.0.0.0:9099", metavar="HOST:PORT",
-                        help="address to receive Alertmanager webhooks on (default 0.0.0.0:9099)")
+    bridge.add_argument("--listen", default=BRIDGE_LISTEN, metavar="HOST:PORT",
+                        help=f"address to receive Alertmanager webhooks on (default {BRIDGE_LISTEN}, loopback; "
+                        "0.0.0.0:PORT for every interface, e.g. in a container)")
     bridge.set_defaults(run=_dingtalk_bridge)
 
     produce = commands.add_parser(

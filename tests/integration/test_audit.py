@@ -1,11 +1,12 @@
 """``policyguard audit`` on generated books: the report and worklists tell the injected truth, CSV
-and JSON Lines agree, bad rows are listed, an interrupted run resumes to the same result, and the
-report renders in headless Chromium."""
+and JSON Lines agree, bad rows are listed, an interrupted run resumes to the same result, a resume
+never loads a pickle from the output folder, and the report renders in headless Chromium."""
 from __future__ import annotations
 
 import csv
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from streams.audit.book import Book, generate, write_csv, write_jsonl
 from streams.audit.demo import chromium, screenshot
+from streams.audit.runner import CHECKPOINT, SPOOL
 from streams.cli.main import main
 
 pytestmark = pytest.mark.integration
@@ -165,6 +167,57 @@ def test_resume_needs_the_same_inputs(book: Book, tmp_path: Path, capsys: pytest
         handle.write(json.dumps(book.documents[0], ensure_ascii=False) + "\n")
     assert main(["audit", str(path), "--out", str(tmp_path / "out"), "--resume"]) == 2
     assert "differ" in capsys.readouterr().err
+
+
+class Exploit:
+    """Loaded by pickle, it creates ``marker``: what anybody who can write into an output folder could
+    leave there for ``--resume`` to run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def tamper(out: Path, spool: bytes | None = None, **checkpoint: Any) -> None:
+    """Change a finished run's spool and checkpoint as somebody with write access to the folder could:
+    the checkpoint agrees with the spool, and the run looks interrupted."""
+    path = out / CHECKPOINT
+    state = json.loads(path.read_text())
+    if spool is not None:
+        (out / SPOOL).write_bytes(spool)
+        state["sizes"][SPOOL] = len(spool)
+    state.update(complete=False, **checkpoint)
+    path.write_text(json.dumps(state))
+
+
+def test_a_spool_holding_a_pickle_is_refused_never_loaded(book: Book, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    path = write_jsonl(book, tmp_path / "book.jsonl")
+    out = tmp_path / "out"
+    run_audit([path], out)
+    marker = tmp_path / "the-pickle-ran"
+    tamper(out, pickle.dumps([Exploit(marker)], protocol=pickle.HIGHEST_PROTOCOL))
+    capsys.readouterr()
+    status = main(["audit", str(path), "--out", str(out), "--resume"])
+    assert not marker.exists(), "the resume ran the pickle's code"
+    assert status == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress lines
+    assert error.startswith("policyguard audit: ") and SPOOL in error and "line 1" in error
+    assert "without --resume" in error
+
+
+def test_a_checkpoint_of_an_earlier_release_is_not_resumed(book: Book, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    """Its spool is a pickle, which this release does not read: resuming would lose its observations."""
+    path = write_jsonl(book, tmp_path / "book.jsonl")
+    out = tmp_path / "out"
+    run_audit([path], out)
+    tamper(out, version=1)
+    capsys.readouterr()
+    assert main(["audit", str(path), "--out", str(out), "--resume"]) == 2
+    assert "earlier release" in capsys.readouterr().err
 
 
 def test_the_report_renders_in_headless_chromium(book: Book, tmp_path: Path) -> None:

@@ -97,6 +97,21 @@ def test_alertmanager_reaches_the_dingtalk_bridge() -> None:
     assert urls == {f"http://policyguard-dingtalk:{listen.rsplit(':', 1)[1]}/alertmanager"}
 
 
+def test_alertmanager_sends_the_bridge_the_token_the_bridge_requires() -> None:
+    """One variable feeds both: the bridge's setting, and the compose secret Alertmanager reads as
+    its bearer credentials; compose refuses to start without it, as the bridge would."""
+    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text(encoding="utf-8"))
+    hooks = [hook for receiver in config["receivers"] for hook in receiver.get("webhook_configs", [])]
+    files = {hook["http_config"]["authorization"]["credentials_file"] for hook in hooks}
+    assert all(hook["http_config"]["authorization"].get("type", "Bearer") == "Bearer" for hook in hooks)
+    secret_name = files.pop().removeprefix("/run/secrets/")
+    assert files == set() and secret_name in services()["alertmanager"]["secrets"]
+    variable = compose()["secrets"][secret_name]["environment"]
+    bridge = services()["policyguard-dingtalk"]["environment"]
+    assert variable == "POLICYGUARD_DINGTALK_BRIDGE_TOKEN"
+    assert re.fullmatch(rf"\$\{{{variable}:\?.+\}}", bridge["POLICYGUARD_DINGTALK_BRIDGE_TOKEN"])
+
+
 def test_grafana_provisions_the_dashboard_and_its_datasource() -> None:
     grafana = mounts(services()["grafana"])
     provider = yaml.safe_load(grafana["/etc/grafana/provisioning/dashboards/policyguard.yml"].read_text())
