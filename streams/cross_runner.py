@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from redis.exceptions import RedisError
 from schemas.alert import Alert
 from streams import metrics
 from streams.core.crosspolicy import CrossPolicyStage, CrossStore, MemoryStore, Observation
+from streams.cross_backlog import Backlog, MemoryBacklog, open_backlog
 from streams.redis_store import RedisStore
 from streams.settings import Settings
 
@@ -39,10 +39,13 @@ batches (or timer ticks), never in one script call that would hold Redis for sec
 
 class CrossPolicyRunner:
     def __init__(self, stage: CrossPolicyStage, store: CrossStore | None, *, backlog_max: int = 100_000,
-                 monotonic: Callable[[], float] = time.monotonic, seen_marker: Path | None = None) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, seen_marker: Path | None = None,
+                 backlog: Backlog | None = None) -> None:
         self.stage = stage
         self.store = store
-        self.backlog: deque[Observation] = deque()
+        self.backlog: Backlog = backlog if backlog is not None else MemoryBacklog()
+        """Checks waiting for the store, oldest first: on the worker's disk (streams.cross_backlog)
+        so that a restart during an outage loses none of them."""
         self.backlog_max = backlog_max
         self.monotonic = monotonic
         self.down_since: float | None = None
@@ -71,7 +74,8 @@ class CrossPolicyRunner:
         except STORE_ERRORS as exc:
             self._failed(exc, observations)
             return []
-        taken = [self.backlog.popleft() for _ in range(min(len(self.backlog), CATCH_UP_CHUNK))]
+        # Backlogged checks stay stored until they have run: a crash in between finds them again.
+        taken = self.backlog.peek(CATCH_UP_CHUNK)
         batch = [*taken, *observations]
         started = time.perf_counter()
         try:
@@ -80,13 +84,15 @@ class CrossPolicyRunner:
             candidates = self.stage.detect(batch, view, now)
             owned = await self.store.claim([candidate.claim for candidate in candidates])
         except STORE_ERRORS as exc:
-            self._failed(exc, batch)
+            self._failed(exc, observations)
             return []
         except Exception as exc:  # noqa: BLE001 - a detector defect costs these checks, never the batch
             log.error("cross-policy checks of %d events failed: %s", len(batch), type(exc).__name__)
+            self.backlog.drop(len(taken))
             metrics.count_cross_skipped("defect", len(batch))
             metrics.STAGE_ERRORS.labels(stage="cross").inc()
             return []
+        self.backlog.drop(len(taken))
         metrics.CROSS_SECONDS.observe(time.perf_counter() - started)
         self._recovered()
         metrics.set_cross_state(up=True, backlog=len(self.backlog))
@@ -130,15 +136,16 @@ class CrossPolicyRunner:
                         "wait for it", type(exc).__name__)
 
     def _defer(self, observations: Sequence[Observation], *, up: bool = False) -> None:
-        self.backlog.extend(observations)
+        self.backlog.append(observations)
         overflow = len(self.backlog) - self.backlog_max
         if overflow > 0:
-            for _ in range(overflow):
-                self.backlog.popleft()
+            self.backlog.drop(overflow)
             metrics.count_cross_skipped("backlog_full", overflow)
         metrics.set_cross_state(up=up, backlog=len(self.backlog))
 
-    def _failed(self, exc: BaseException, batch: Sequence[Observation]) -> None:
+    def _failed(self, exc: BaseException, observations: Sequence[Observation]) -> None:
+        """The store failed: ``observations`` (this batch's, newer than all that waits) join the
+        backlog, which kept what was taken from it."""
         now = self.monotonic()
         if self.down_since is None:
             self.down_since = now
@@ -148,8 +155,7 @@ class CrossPolicyRunner:
         else:
             self.backoff = min(self.backoff * 2, BACKOFF_MAX_S)
         self.retry_at = now + self.backoff
-        self.backlog.extendleft(reversed(batch))  # oldest first again
-        self._defer(())
+        self._defer(observations)
 
     def _recovered(self) -> None:
         if self.down_since is None:
@@ -160,6 +166,7 @@ class CrossPolicyRunner:
         self.backoff = BACKOFF_FIRST_S
 
     async def close(self) -> None:
+        self.backlog.close()
         if self.store is not None:
             await self.store.close()
 
@@ -180,5 +187,8 @@ def build_runner(settings: Settings, *, in_process: bool = False) -> CrossPolicy
                                     timeout_s=settings.redis_timeout_s)
     elif in_process:
         store = MemoryStore(config)
-    marker = None if in_process else Path(settings.data_dir) / ROSTER_SEEN_MARKER
-    return CrossPolicyRunner(stage, store, backlog_max=settings.cross_backlog_max, seen_marker=marker)
+    if in_process or store is None:
+        return CrossPolicyRunner(stage, store, backlog_max=settings.cross_backlog_max)
+    return CrossPolicyRunner(stage, store, backlog_max=settings.cross_backlog_max,
+                             seen_marker=Path(settings.data_dir) / ROSTER_SEEN_MARKER,
+                             backlog=open_backlog(settings.data_dir, settings.app_id))

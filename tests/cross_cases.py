@@ -24,6 +24,7 @@ from streams.core.origin import Origin, Stream
 from streams.core.outputs import OutputKind
 from streams.core.pipeline import process_record
 from streams.core.ruleset import RuleSet
+from streams.cross_backlog import Backlog
 from streams.cross_runner import CrossPolicyRunner
 from tests.lifecycle import AGENT, CLERK, CUSTOMER, SYSTEM, T0, endorsement, policy
 from tests.oracle import encode, person, resident_id
@@ -155,8 +156,9 @@ def all_events() -> list[Event]:
 
 
 def driver_with(store: CrossStore, *, partitions: int = 1, secret: str = DEV_SECRET,
-                roster: str | None = ROSTER_CSV, seen_marker: Path | None = None) -> TopologyDriver:
-    runner = CrossPolicyRunner(CrossPolicyStage.default(secret), store, seen_marker=seen_marker)
+                roster: str | None = ROSTER_CSV, seen_marker: Path | None = None,
+                backlog: Backlog | None = None) -> TopologyDriver:
+    runner = CrossPolicyRunner(CrossPolicyStage.default(secret), store, seen_marker=seen_marker, backlog=backlog)
     latest = max(T0 + timedelta(days=200), T0)
     driver = TopologyDriver(start=latest, partitions=partitions, cross=runner)
     if roster is not None:

@@ -3,7 +3,10 @@ PII in any key or value, and a hung Redis that costs validation nothing."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import os
+import pwd
 import signal
 import time
 import uuid
@@ -204,17 +207,20 @@ def test_the_customer_command_shows_one_customer_across_channels(servers: Server
     monkeypatch.setenv("REDIS_URL", servers.redis_url)
     monkeypatch.setenv("POLICYGUARD_REDIS_PREFIX", prefix)
     monkeypatch.setenv("POLICYGUARD_HASH_SECRET", "integration-test-secret")
-    assert main(["customer", holder["id_no"], "--operator", "compliance-7"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(holder["id_no"] + "\n"))  # never an argument: ps would show it
+    assert main(["customer", "--operator", "compliance-7"]) == 0
     out = capsys.readouterr().out
     assert "XIC1" in out and "XIC2" in out and "AGENCY" in out and "BANCASSURANCE" in out
     assert "IDENTITY_CONFLICT" in out and "姓名不一致" in out
     assert holder["id_no"] not in out and holder["name"] not in out
     client = redis.Redis.from_url(servers.redis_url)
     (entry,) = [json.loads(item) for item in client.lrange(f"{prefix}:audit", 0, -1)]
-    assert entry["operator"] == "compliance-7" and holder["id_no"] not in json.dumps(entry)
+    assert entry["operator"] == pwd.getpwuid(os.getuid()).pw_name and entry["operator_note"] == "compliance-7"
+    assert holder["id_no"] not in json.dumps(entry)
     client.close()
     monkeypatch.delenv("POLICYGUARD_HASH_SECRET")
-    assert main(["customer", holder["id_no"]]) == 2
+    monkeypatch.setattr("sys.stdin", io.StringIO(holder["id_no"] + "\n"))
+    assert main(["customer"]) == 2
 
 
 def test_hot_keys_are_capped_alike_on_both_stores(redis_store: StoreFactory) -> None:
@@ -317,4 +323,32 @@ def test_a_redis_restarted_empty_makes_the_checks_wait_for_the_roster(servers: S
     driver.tick()
     assert not runner.roster_missing and runner.pending == 0
     staff = [a for a in driver.read(OutputKind.ALERTS) if a["alert_type"] == "STAFF_PHONE_AS_CUSTOMER"]
+    assert [a["policy_no"] for a in staff] == ["XSP1"]
+
+
+def test_checks_waiting_for_redis_survive_a_worker_killed_during_the_outage(servers: Servers,
+                                                                            redis_store: StoreFactory,
+                                                                            tmp_path: Path) -> None:
+    """The inputs of a Redis outage are committed while their checks wait: a worker killed then
+    (no close, no flush) must find those checks on its disk when it starts again, and run them
+    once Redis answers."""
+    from streams.cross_backlog import DiskBacklog
+    from streams.embedded.processes import free_port
+    from streams.local_state import RocksBacking
+
+    where = tmp_path / "cross-backlog"
+    dead = redis_store(url=f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.3)  # nothing listens there
+    driver = driver_with(dead, roster=None, backlog=DiskBacklog(RocksBacking(where)))
+    for stream, document in CASES["staff-phone"].events:
+        driver.pipe(stream, encode(document), key=document["policy_no"].encode(), advance_s=1)
+    assert driver.cross is not None and driver.cross.pending == 3
+    del driver  # killed: the backlog is not closed, nothing is flushed by us
+
+    import gc
+    gc.collect()  # the killed process's handle on the directory is gone with it
+    restarted = driver_with(redis_store(), backlog=DiskBacklog(RocksBacking(where)))
+    assert restarted.cross is not None and restarted.cross.pending == 3
+    restarted.tick()
+    assert restarted.cross.pending == 0
+    staff = [a for a in restarted.read(OutputKind.ALERTS) if a["alert_type"] == "STAFF_PHONE_AS_CUSTOMER"]
     assert [a["policy_no"] for a in staff] == ["XSP1"]

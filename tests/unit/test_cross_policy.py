@@ -295,3 +295,25 @@ def test_a_roster_file_with_no_usable_line_replaces_nothing_unless_asked(tmp_pat
         assert set(store.roster) == {hasher.mobile(STAFF_MOBILE)}  # the live roster stays
     asyncio.run(load_roster_file(empty, hasher, store, allow_empty=True))
     assert store.roster == {}
+
+
+def test_a_waiting_check_reads_back_from_disk_as_it_was_and_in_order(tmp_path: Path) -> None:
+    """The backlog a Redis outage leaves on disk: every observation of the cases comes back equal,
+    oldest first, across a reopen; what ran is gone."""
+    from streams.core.crosspolicy import DEV_SECRET, CrossPolicyStage
+    from streams.cross_backlog import DiskBacklog
+    from streams.local_state import RocksBacking
+    from tests.cross_cases import all_events, observations
+
+    seen = observations(all_events(), CrossPolicyStage.default(DEV_SECRET))
+    assert any(o.use for o in seen) and any(o.phones for o in seen) and any(o.sightings for o in seen)
+    backlog = DiskBacklog(RocksBacking(tmp_path / "b"))
+    backlog.append(seen[:10])
+    backlog.append(seen[10:])
+    assert backlog.peek(len(seen) + 5) == seen
+    backlog.drop(7)
+    backlog.close()
+    reopened = DiskBacklog(RocksBacking(tmp_path / "b"))
+    assert len(reopened) == len(seen) - 7 and reopened.peek(len(seen)) == seen[7:]
+    reopened.append(seen[:2])
+    assert reopened.peek(len(seen))[-2:] == seen[:2]
