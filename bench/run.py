@@ -54,7 +54,7 @@ def machine() -> dict[str, object]:
                                                            "pydantic-core", "orjson")}}
 
 
-def best_of(runs: int, action) -> float:  # noqa: ANN001 - a zero-argument callable
+def best_of(runs: int, action) -> float:
     best = float("inf")
     for _ in range(runs):
         started = time.perf_counter()
@@ -86,7 +86,7 @@ def scrape(port: int) -> str:
         return response.read().decode()
 
 
-def online(corpus, workdir: Path, group: ProcessGroup, state_records: dict[bytes, bytes],  # noqa: ANN001
+def online(corpus, workdir: Path, group: ProcessGroup, state_records: dict[bytes, bytes],
            repeat: int) -> dict[str, float]:
     bootstrap = start_tansu(group, workdir)
     base = Settings(kafka_bootstrap_servers=bootstrap, broker_profile=BrokerProfile.EMBEDDED, metrics_port=0,

@@ -44,7 +44,7 @@ def serve(host: str, port: int, health: Health) -> ThreadingHTTPServer:
     """Starts the server in a daemon thread (OSError if the port is taken)."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
@@ -61,7 +61,7 @@ def serve(host: str, port: int, health: Health) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - probes every few seconds: no access log
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     server = ThreadingHTTPServer((host, port), Handler)

@@ -58,7 +58,7 @@ def test_moving_one_deadline_twenty_thousand_times_keeps_the_heaps_small() -> No
     index = DueIndex()
     for i in range(20_000):
         index.set("P1", {Clock.POLICY: T0 + timedelta(seconds=i if i % 2 else 20_000 - i)})  # later and earlier
-    heaps = sum(len(heap) for heap in index._heaps.values())  # noqa: SLF001 - the property under test
+    heaps = sum(len(heap) for heap in index._heaps.values())
     assert heaps <= 2 + COMPACT_SLACK
     assert index.due(StreamTimes(T0 + timedelta(days=1), None)) == ["P1"]
 
@@ -68,7 +68,7 @@ def test_a_deadline_moved_later_pushes_nothing_and_surfaces_only_when_due() -> N
     for key in ("P1", "P2"):
         for minutes in range(1, 100):  # every event pushes the retention back
             index.set(key, {Clock.ANY: T0 + timedelta(minutes=minutes)})
-    assert sum(len(heap) for heap in index._heaps.values()) == 2  # noqa: SLF001
+    assert sum(len(heap) for heap in index._heaps.values()) == 2
     assert index.due(StreamTimes(T0 + timedelta(minutes=50), T0 + timedelta(minutes=50))) == []
-    assert sum(len(heap) for heap in index._heaps.values()) == 2  # noqa: SLF001 - queued again, once
+    assert sum(len(heap) for heap in index._heaps.values()) == 2
     assert index.due(StreamTimes(T0 + timedelta(minutes=99), T0 + timedelta(minutes=99))) == ["P1", "P2"]

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-import streams.metrics  # noqa: F401 - registers the worker's metric families
+import streams.metrics
 from streams.embedded.processes import free_port
 from streams.health import Health, serve
 

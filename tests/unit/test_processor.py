@@ -112,7 +112,7 @@ def test_a_detector_defect_quarantines_that_event_and_keeps_the_previous_state(m
     machine = driver.processor.machine
     original = machine._policy_event
 
-    def broken(state, verdict, event, now, step, *_):  # noqa: ANN001, ANN002
+    def broken(state, verdict, event, now, step, *_):
         state.slots = []  # a half-done mutation that must not survive
         raise KeyError("defect")
 
@@ -345,7 +345,7 @@ def test_a_redelivered_batch_gives_byte_identical_outputs_whenever_it_is_process
     processor = Processor(RuleSet.default())
     first_half = len(inputs) // 2
 
-    def batch_outputs(task, wall: datetime) -> list[bytes]:  # noqa: ANN001
+    def batch_outputs(task, wall: datetime) -> list[bytes]:
         out = [o.value for r in inputs[first_half:] for o in processor.process(task, r, wall).outputs]
         task.idle = frozenset(Stream)  # caught up: the wall clock decides what is still held
         return out + [o.value for o in processor.punctuate(task, wall + timedelta(days=60)).outputs]
@@ -374,7 +374,7 @@ def test_a_timed_decision_that_fails_once_is_tried_again_and_decides(monkeypatch
     original = machine.advance
     failures = []
 
-    def flaky(state, times, now):  # noqa: ANN001
+    def flaky(state, times, now):
         if not failures:
             failures.append(now)
             raise RuntimeError("transient")
@@ -384,6 +384,6 @@ def test_a_timed_decision_that_fails_once_is_tried_again_and_decides(monkeypatch
     driver.set_idle(Stream.ENDORSEMENT)
     driver.advance_wall(60)
     assert failures and driver.stage_errors["timer"] == 1 and driver.read(OutputKind.ALERTS) == []
-    assert "PT" in driver.tasks[0].index._current  # noqa: SLF001 - still indexed, for later
+    assert "PT" in driver.tasks[0].index._current
     driver.advance_wall(3601)
     assert [a["source_event_ids"] for a in driver.read(OutputKind.ALERTS)] == [["PT-p04"]]

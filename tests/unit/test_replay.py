@@ -169,9 +169,9 @@ def test_worker_help_lists_every_setting_with_its_variable_and_meaning(capsys: p
 def test_every_argument_of_every_command_has_help() -> None:
     from streams.cli.main import parser
 
-    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
     for name, sub in commands.choices.items():
-        for action in sub._actions:  # noqa: SLF001
-            if not isinstance(action, argparse._HelpAction):  # noqa: SLF001
+        for action in sub._actions:
+            if not isinstance(action, argparse._HelpAction):
                 assert action.help, f"{name} {action.dest} has no help"
 

@@ -37,12 +37,12 @@ def test_a_restart_parses_no_state_until_it_is_needed_and_decides_the_same() -> 
 
     restarted = TopologyDriver(start=NOW)
     _pipe(restarted, EVENTS[:half])
-    deadlines = {key: dict(due) for key, due in restarted.tasks[0].index._current.items()}  # noqa: SLF001
+    deadlines = {key: dict(due) for key, due in restarted.tasks[0].index._current.items()}
     holds = dict(restarted.tasks[0].holds)
     restarted.restart()
     task = restarted.tasks[0]
     assert len(task.states) > 0 and task.states.parsed == 0
-    assert task.index._current == deadlines and deadlines  # noqa: SLF001 - every deadline back, none parsed
+    assert task.index._current == deadlines and deadlines
     assert task.holds == holds
     _pipe(restarted, EVENTS[half:])
     restarted.finish()
