@@ -253,27 +253,28 @@ class Life:
         self.policy("POLICY_TERMINATED", SYSTEM)
 
 
-def generate(seed: int, policies: int = 120) -> Feed:
-    """``policies`` lifecycles over 2016–2026 (seeded), with the alerts they must raise."""
+def generate(seed: int, policies: int = 120, *, start: datetime = START, end: datetime = END) -> Feed:
+    """``policies`` lifecycles over ``start``–``end`` (2016–2026 unless told; seeded), with the
+    alerts they must raise."""
     rng = random.Random(seed)
     feed = Feed()
-    span = (END - START).total_seconds()
+    span = (end - start).total_seconds()
     for index in range(policies):
         policy_no = f"P{seed % 100:02d}{index:06d}"
         kind = rng.random()
-        at = START + timedelta(seconds=rng.uniform(0, span * 0.75))
+        at = start + timedelta(seconds=rng.uniform(0, span * 0.75))
         life = Life(feed, rng, policy_no, at, group=rng.randint(20, 120) if kind < 0.08 else 0,
                     bank=0.08 <= kind < 0.35, legacy_ids=rng.random() < 0.15)
         if kind > 0.9:
             life.backfilled()
         else:
             bad = life.bank and rng.random() < 0.4
-            late = at > END - timedelta(days=120)
+            late = at > end - timedelta(days=120)
             corrected = None if (bad and rng.random() < 0.3 and not late) else rng.choice([0.0, 3.0, 12.0])
             life.sell(bad_id=bad, corrected_after_days=corrected)
         for _ in range(rng.randint(0, 4)):
             life.wait(rng.uniform(30, 900) * 1440)  # idle for a month to years
-            if life.t > END:
+            if life.t > end:
                 break
             roll = rng.random()
             if roll < 0.35:
@@ -288,7 +289,7 @@ def generate(seed: int, policies: int = 120) -> Feed:
                 life.reformat(typo_years=rng.choice([10, 20, -5]))
             else:
                 life.reformat()
-        if rng.random() < 0.1 and life.t < END - timedelta(days=100):
+        if rng.random() < 0.1 and life.t < end - timedelta(days=100):
             life.wait(rng.uniform(1, 100) * 1440)
             life.terminate()
     return feed

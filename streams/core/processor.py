@@ -140,6 +140,7 @@ class Processor:
         key = verdict.event.policy_no if verdict.event is not None else None
         previous: PolicyState | None = None
         rollback: bytes | None = None
+        timing: Timing | None = None
         try:
             previous = task.states.get(key) if key is not None else None
             rollback = task.blob_of(key) if previous is not None and key is not None else None
@@ -169,9 +170,12 @@ class Processor:
         if verdict.event is not None:
             stream = record.stream or verdict.stream
             # A date beyond the wall clock by the outlier margin is a mistake whatever the
-            # partition says: it does not even enter the stream-time window.
+            # partition says: it does not even enter the stream-time window. One far before its
+            # policy's previous event enters as when it is judged (that event): a mistyped year
+            # must not pass for an older era still being read (streams.core.event_time).
             if stream is not None and verdict.event.occurred_at <= now + self._outlier_after:
-                task.observe(stream, min(verdict.event.occurred_at, now + self._skew))
+                moment = timing.clock if timing is not None and timing.outlier else verdict.event.occurred_at
+                task.observe(stream, min(moment, now + self._skew))
         emission.extend(self.punctuate(task, wall))
         return emission
 

@@ -12,12 +12,12 @@ import json
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from streams.core.detection import PolicyMachine, PolicyState, StreamTimes
 from streams.core.detection.state import PAYLOAD_FIELDS, STATE_VERSION, Clock, StateUnreadable
 from streams.core.due_index import DueIndex
-from streams.core.event_time import WINDOW, stream_time
+from streams.core.event_time import RECENT, WINDOW, oldest_era_end, stream_time
 from streams.core.origin import Stream
 from streams.core.state_store import DERIVED, Backing, MemoryBacking, StateStore, is_policy_key
 
@@ -77,6 +77,7 @@ class PartitionTask:
         observed: StreamTimes | None = None,
         windows: dict[Stream, list[datetime]] | None = None,
         *,
+        recent: dict[Stream, list[float]] | None = None,
         lateness_s: float = 0.0,
         indexed: dict[str, tuple[dict[Clock, datetime], str | None]] | None = None,
         payloads: dict[str, bytes] | None = None,
@@ -97,6 +98,11 @@ class PartitionTask:
         """Each topic's stream time: the median of its latest event times, never going back."""
         self.windows: dict[Stream, list[datetime]] = {stream: list(windows.get(stream, [])) if windows else []
                                                       for stream in Stream}
+        self.recent: dict[Stream, list[float]] = {stream: list((recent or {}).get(stream, [])) for stream in Stream}
+        """Each topic's latest event times (epoch seconds), for the eras being read
+        (streams.core.event_time.oldest_era_end)."""
+        self._era_ends: dict[Stream, float | None] = {}
+        """oldest_era_end of each topic's recent times, until the next record of that topic."""
         self.lateness = timedelta(seconds=lateness_s)
         self.idle: frozenset[Stream] = frozenset()
         """Topics of this partition that are caught up (live only): the wall clock stands in."""
@@ -189,10 +195,15 @@ class PartitionTask:
     def observe(self, stream: Stream, moment: datetime) -> None:
         """A record of ``stream`` with this event time was read. Stream time is the median of
         the topic's latest event times and never goes back, so one record far ahead cannot
-        move it (streams.core.event_time)."""
+        move it; it counts only as far as the oldest era still being read has got
+        (streams.core.event_time)."""
         window = self.windows[stream]
         window.append(moment)
         del window[:-WINDOW]
+        recent = self.recent[stream]
+        recent.append(moment.timestamp())
+        del recent[:-RECENT]
+        self._era_ends.pop(stream, None)
         self._times_dirty = True
         median = stream_time(window)
         if median is None:
@@ -207,8 +218,33 @@ class PartitionTask:
         """Safe stream times: how far each topic of the partition has got, less the lateness
         allowance (records of one partition are near event-time order, not exactly); the wall
         clock stands in for a topic that is caught up."""
-        return StreamTimes(self._safe(Stream.POLICY, self.observed.policy, now),
-                           self._safe(Stream.ENDORSEMENT, self.observed.endorsement, now))
+        times = StreamTimes(self._safe(Stream.POLICY, self.observed.policy, now),
+                            self._safe(Stream.ENDORSEMENT, self.observed.endorsement, now))
+        if not self._may_be_due(times):
+            return times  # nothing falls due even so: holding the times back would change nothing
+        return StreamTimes(self._safe(Stream.POLICY, self._reached(Stream.POLICY, self.observed.policy), now),
+                           self._safe(Stream.ENDORSEMENT,
+                                      self._reached(Stream.ENDORSEMENT, self.observed.endorsement), now))
+
+    def _may_be_due(self, times: StreamTimes) -> bool:
+        for clock in Clock:
+            earliest, reached = self.index.earliest(clock), times.on(clock)
+            if earliest is not None and reached is not None and earliest <= reached:
+                return True
+        return False
+
+    def _reached(self, stream: Stream, observed: datetime | None) -> datetime | None:
+        """The topic's stream time, held back to how far the oldest era among its latest records
+        has got (a backfill beside live traffic: streams.core.event_time.oldest_era_end); a
+        caught-up topic is not held back (the wall clock stands in for it)."""
+        if stream in self.idle:
+            return observed
+        if stream not in self._era_ends:
+            self._era_ends[stream] = oldest_era_end(self.recent[stream])
+        era_end = self._era_ends[stream]
+        if observed is None or era_end is None or era_end >= observed.timestamp():
+            return observed
+        return datetime.fromtimestamp(era_end, UTC)
 
     def final_times(self, now: datetime) -> StreamTimes:
         """Safe stream times at the end of input (replay): the windows not yet full count too."""
@@ -230,7 +266,7 @@ class PartitionTask:
         backing store never holds a state whose outputs were not sent."""
         dirty = self.states.take_unflushed()
         if self._times_dirty:
-            dirty[STREAM_TIMES_KEY] = encode_times(self.observed, self.windows)
+            dirty[STREAM_TIMES_KEY] = encode_times(self.observed, self.windows, self.recent)
             self._times_dirty = False
         writes: dict[str, bytes | None] = {}
         for key, value in dirty.items():
@@ -266,7 +302,7 @@ class PartitionTask:
         and the held edits' records (a prefix scan each), never every state."""
         with paused_gc():
             times = backing.get(STREAM_TIMES_KEY)
-            observed, windows = decode_times(times) if times is not None else (StreamTimes(), {})
+            observed, windows, recent = decode_times(times) if times is not None else (StreamTimes(), {}, {})
             indexed: dict[str, tuple[dict[Clock, datetime], str | None]] = {}
             for key, entry in backing.scan(INDEX_PREFIX):
                 peeked = _decode_entry(entry)
@@ -274,7 +310,8 @@ class PartitionTask:
                     indexed[key[len(INDEX_PREFIX):]] = peeked
             payloads = {key[len(HELD_PREFIX):]: value for key, value in backing.scan(HELD_PREFIX)}
             states = StateStore(backing, cache_size=cache_size, parsed=parsed)
-            task = cls(machine, partition, states, observed, windows, lateness_s=lateness_s, indexed=indexed,
+            task = cls(machine, partition, states, observed, windows, recent=recent, lateness_s=lateness_s,
+                       indexed=indexed,
                        payloads=payloads)
             for key, state in (parsed or {}).items():
                 task.attach(key, state)
@@ -386,19 +423,24 @@ def freeze_restored() -> None:
     gc.freeze()
 
 
-def encode_times(times: StreamTimes, windows: dict[Stream, list[datetime]] | None = None) -> bytes:
+def encode_times(times: StreamTimes, windows: dict[Stream, list[datetime]] | None = None,
+                 recent: dict[Stream, list[float]] | None = None) -> bytes:
     return json.dumps({
         "policy": times.policy.isoformat() if times.policy else None,
         "endorsement": times.endorsement.isoformat() if times.endorsement else None,
         "windows": {stream.value: [moment.isoformat() for moment in window]
                     for stream, window in (windows or {}).items() if window},
-    }).encode()
+        "recent": {stream.value: [round(stamp, 3) for stamp in stamps] for stream, stamps in (recent or {}).items()
+                   if stamps},
+    }, separators=(",", ":")).encode()
 
 
-def decode_times(raw: bytes) -> tuple[StreamTimes, dict[Stream, list[datetime]]]:
-    """The stream times and windows (a record written before windows were kept has none)."""
+def decode_times(raw: bytes) -> tuple[StreamTimes, dict[Stream, list[datetime]], dict[Stream, list[float]]]:
+    """The stream times, the median windows and the recent times (a record of an earlier release
+    has no recent times, or no windows either)."""
     document = json.loads(raw)
     parse = lambda value: datetime.fromisoformat(value) if value else None  # noqa: E731
     windows = {Stream(name): [datetime.fromisoformat(at) for at in window]
                for name, window in (document.get("windows") or {}).items()}
-    return StreamTimes(parse(document.get("policy")), parse(document.get("endorsement"))), windows
+    recent = {Stream(name): [float(stamp) for stamp in stamps] for name, stamps in (document.get("recent") or {}).items()}
+    return StreamTimes(parse(document.get("policy")), parse(document.get("endorsement"))), windows, recent

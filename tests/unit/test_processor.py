@@ -278,15 +278,15 @@ def test_a_hold_the_stream_leaves_open_past_its_deadline_is_overdue_once() -> No
     bad = dict(HOLDER, id_no=wrong_check(HOLDER["id_no"]))
     driver = TopologyDriver(start=NOW, detection=DetectionConfig(hold_deadline_days=30))
     driver.pipe(*policy("PO", 1, "APPLICATION_SUBMITTED", 0, holder=bad, **bank))
-    for n in range(4):  # other policies move stream time: three of the last five records past the deadline
-        driver.pipe(*policy(f"PX{n}", 1, "APPLICATION_SUBMITTED", (31 + n) * 1440))
+    for day in range(1, 31):  # other policies, a day apart: one era, not yet past the deadline
+        driver.pipe(*policy(f"PX{day}", 1, "APPLICATION_SUBMITTED", day * 1440))
+    assert not [a for a in driver.read(OutputKind.ALERTS) if a["alert_type"] == "INTERMEDIARY_CORRECTION_OVERDUE"]
+    for day in range(31, 35):  # three of the last five records past the deadline
+        driver.pipe(*policy(f"PX{day}", 1, "APPLICATION_SUBMITTED", day * 1440))
     overdue = [a for a in driver.read(OutputKind.ALERTS) if a["alert_type"] == "INTERMEDIARY_CORRECTION_OVERDUE"]
     assert [a["policy_no"] for a in overdue] == ["PO"]
 
 
-@pytest.mark.xfail(strict=True, reason="known limit (docs/detection.md): a partition's stream time is the median "
-                   "of its last five event times, so live traffic of another era interleaved more densely than a "
-                   "backfill moves the backfill's deadlines")
 def test_a_backfill_interleaved_with_live_traffic_raises_no_false_overdue() -> None:
     """A go-live backfill published while live traffic of a year later flows on the same partition:
     the bank policy's ID is corrected 14 days after the hold, well inside its 30 days; the live

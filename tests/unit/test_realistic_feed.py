@@ -97,3 +97,35 @@ def test_the_same_alerts_with_the_topics_interleaved_at_random_and_a_restart(fee
     driver = replay(events, partitions=3, restart_at=len(events) // 2)
     assert raised(driver) == feed.planted
     assert accounted(driver) == Counter(document["event_id"] for _, document in feed.events)
+
+
+def beside(backfill: list[Event], live: list[Event], share: float, seed: int) -> list[Event]:
+    """Two feeds published at once, each in its own order: ``share`` of the records are the
+    backfill's while both last."""
+    rng = random.Random(seed)
+    out, i, j = [], 0, 0
+    while i < len(backfill) or j < len(live):
+        if j == len(live) or (i < len(backfill) and rng.random() < share):
+            out.append(backfill[i])
+            i += 1
+        else:
+            out.append(live[j])
+            j += 1
+    return out
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+@pytest.mark.parametrize("share", [0.15, 0.5, 0.85])
+def test_a_go_live_backfill_published_beside_live_traffic_raises_exactly_the_planted_alerts(
+        partitions: int, share: float) -> None:
+    """Years-old history (2006–2012) loaded while the live feed (2016–2026) flows into the same
+    topics, sparser, as dense, or denser: each era's deadlines wait for its own records, so no
+    correction or authorization still to be read is judged missing, and nothing planted is missed."""
+    history = generate(45, policies=60, start=datetime(2006, 3, 1, 9, 0, tzinfo=CST),
+                       end=datetime(2012, 12, 31, 18, 0, tzinfo=CST))
+    live = generate(46, policies=60)
+    events = beside(history.in_time_order(), live.in_time_order(), share, seed=int(share * 100) + partitions)
+    driver = replay(events, partitions=partitions, restart_at=len(events) // 3)  # the eras survive a restart
+    assert raised(driver) == history.planted | live.planted
+    assert accounted(driver) == Counter(document["event_id"] for _, document in [*history.events, *live.events])
+    assert driver.stage_errors == {}
