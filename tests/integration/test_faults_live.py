@@ -20,6 +20,7 @@ import asyncio
 import heapq
 import json
 import signal
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -32,8 +33,9 @@ from aiokafka import AIOKafkaProducer
 from streams.accounting import Accounting, collect, collect_to_end
 from streams.cli.main import main
 from streams.core.origin import Stream
-from streams.embedded.processes import ChildProcess, ProcessGroup
+from streams.embedded.processes import ChildProcess, ProcessGroup, free_port, wait_for_port
 from streams.embedded.redis_server import redis_server
+from streams.embedded.tansu import start_tansu
 from streams.produce import Published
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -291,3 +293,74 @@ def test_a_redis_fault_under_steady_input_changes_no_answer(servers: Servers, tm
             "IDENTITY_CONFLICT", "SHARED_CONTACT", "STAFF_PHONE_AS_CUSTOMER"}
         assert_replays_answers(everything, settings, replayed, planted,
                                cases=frozenset(document["policy_no"] for _, document in all_events()))
+
+
+def start_s3(group: ProcessGroup, workdir: Path) -> dict[str, str]:
+    """A local S3 server (moto) with one bucket: storage a broker restart does not lose. Returns
+    the AWS_* environment tansu reads it with."""
+    import boto3
+
+    port = free_port()
+    server = group.add(ChildProcess("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                    workdir / "moto.log").start())
+    wait_for_port(server, "127.0.0.1", port)
+    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "eu-west-2",
+           "AWS_ENDPOINT": f"http://127.0.0.1:{port}", "AWS_ALLOW_HTTP": "true"}
+    boto3.client("s3", endpoint_url=env["AWS_ENDPOINT"], aws_access_key_id="test", aws_secret_access_key="test",
+                 region_name="eu-west-2").create_bucket(
+        Bucket="tansu", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+    return env
+
+
+def test_a_broker_killed_and_restarted_on_its_storage_changes_no_answer(servers: Servers, tmp_path: Path,
+                                                                         worker_factory) -> None:
+    """The broker (tansu on S3 storage, which a restart keeps) is killed under steady input and
+    started again five seconds later. Producer retries may store a record twice (tansu has no
+    idempotent producer): every input still gets replay's verdict, copies are identical, and the
+    detection alerts are the planted ones with replay's ids and content. A worker that gave up
+    during the outage (it exits rather than run on without its broker) is started again, as its
+    supervisor would."""
+    with ProcessGroup() as group:
+        s3 = start_s3(group, tmp_path)
+        port = free_port()
+
+        def broker() -> str:
+            return start_tansu(group, tmp_path, port=port, storage="s3://tansu/", env=s3)
+
+        bootstrap = broker()
+        first = [child for child in group.children if child.name == "tansu"]
+        settings = settings_for(Servers(bootstrap, servers.redis_url), tmp_path, partitions=4).model_copy(
+            update={"timer_interval_s": 0.2})
+        values, planted = late_endorsements(settings, seed=23)
+        asyncio.run(ensure_topics(settings))
+        workers: list[ChildProcess] = [worker_factory(settings)]
+
+        def kill_broker() -> None:
+            first[0].signal(signal.SIGKILL)
+            assert first[0].popen is not None
+            first[0].popen.wait(10)
+            asyncio.get_running_loop().call_later(5.0, broker)  # runs while the producer waits
+
+        third = len(values) // 3
+        published = asyncio.run(produce_paced(settings, values, rate=150.0, actions={third: kill_broker}, timers={}))
+
+        def supervised() -> bool:
+            if not workers[-1].running():
+                workers.append(worker_factory(settings))
+            return True
+
+        accounting = asyncio.run(collect(
+            settings.kafka_bootstrap_servers or "", [settings.topic_policy_clean, settings.topic_endorsement_clean],
+            settings.topic_quarantine, Accounting(published), timeout_s=300, settle_s=0.0, alive=supervised))
+        assert accounting.complete, (accounting.missing[:5], workers[-1].log_tail())
+        assert workers[-1].stop() == 0, workers[-1].log_tail()
+        everything = read_everything(settings, published)
+        # A record the test's own producer stored twice is an input of its own: its outputs are
+        # the first copy's, or nothing (a repeated event_id), never anything else.
+        for topic, value in everything.unmatched:
+            document = json.loads(value)
+            assert topic == settings.topic_quarantine and document["raw"] in {
+                doc["raw"] for found in everything.outputs.values() for _, doc in found if "raw" in doc}
+        everything.unmatched.clear()
+        assert_replays_answers(everything, settings, replay(values, tmp_path), planted)
+        print(f"broker restart: {len(workers)} worker process(es), {len(everything.duplicated)} inputs re-sent")
