@@ -172,8 +172,8 @@ def assert_replays_answers(accounting: Accounting, settings: Settings, replayed:
     assert live_cross == replay_cross
 
 
-FAULTS = ["stalled-past-the-session-timeout", "stalled-within-the-session-timeout", "killed-twice",
-          "second-worker-joins-and-leaves"]
+FAULTS = ["stalled-past-the-session-timeout", "stalled-past-the-session-timeout-at-300-per-second",
+          "stalled-within-the-session-timeout", "killed-twice", "second-worker-joins-and-leaves"]
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -207,7 +207,8 @@ def test_a_fault_under_steady_input_changes_no_answer(servers: Servers, tmp_path
     else:
         actions[third] = lambda: workers.append(worker_factory(settings))
         actions[2 * third] = lambda: workers[-1].signal(signal.SIGTERM)
-    published = asyncio.run(produce_paced(settings, values, rate=150.0, actions=actions, timers=timers))
+    rate = 300.0 if fault.endswith("at-300-per-second") else 150.0
+    published = asyncio.run(produce_paced(settings, values, rate=rate, actions=actions, timers=timers))
     serving = workers[0] if fault == "second-worker-joins-and-leaves" else workers[-1]
     accounting = asyncio.run(collect(
         settings.kafka_bootstrap_servers, [settings.topic_policy_clean, settings.topic_endorsement_clean],
