@@ -443,4 +443,6 @@ def decode_times(raw: bytes) -> tuple[StreamTimes, dict[Stream, list[datetime]],
     windows = {Stream(name): [datetime.fromisoformat(at) for at in window]
                for name, window in (document.get("windows") or {}).items()}
     recent = {Stream(name): [float(stamp) for stamp in stamps] for name, stamps in (document.get("recent") or {}).items()}
+    if "recent" not in document:  # an earlier release's record: its median windows are what is known
+        recent = {stream: [moment.timestamp() for moment in window] for stream, window in windows.items()}
     return StreamTimes(parse(document.get("policy")), parse(document.get("endorsement"))), windows, recent

@@ -39,3 +39,20 @@ def test_nothing_read_is_no_time_and_a_weekend_is_no_era() -> None:
     friday = [T0 + n * 60 for n in range(100)]
     monday = [T0 + 2.5 * DAY + n * 60 for n in range(100)]
     assert oldest_era_end(friday + monday) == max(monday)  # under 7 days: one era
+
+
+def test_a_stream_times_record_of_the_previous_release_seeds_the_recent_times_from_its_windows() -> None:
+    """Restarting on an earlier release's changelog: its median windows are the recent times
+    known, so an era they show is not forgotten at the upgrade."""
+    import json
+
+    from streams.core.origin import Stream
+    from streams.core.task import decode_times
+
+    old = json.dumps({"policy": "2024-05-01T00:00:00+08:00", "endorsement": None,
+                      "windows": {"policy": ["2024-04-29T00:00:00+08:00", "2021-01-01T00:00:00+08:00",
+                                             "2024-04-30T00:00:00+08:00", "2024-05-01T00:00:00+08:00",
+                                             "2024-05-01T01:00:00+08:00"]}}).encode()
+    _, windows, recent = decode_times(old)
+    assert recent[Stream.POLICY] == [moment.timestamp() for moment in windows[Stream.POLICY]]
+    assert oldest_era_end(recent[Stream.POLICY]) == datetime(2021, 1, 1, tzinfo=UTC).timestamp() - 8 * 3600

@@ -14,7 +14,18 @@ from streams.core.detection import DetectionConfig, PolicyState, StateVersionErr
 from streams.core.driver import TopologyDriver
 from streams.core.origin import Stream
 from streams.core.outputs import OutputKind
-from tests.lifecycle import HOLDER, TELLER, cases, in_time_order, policy, shifted
+from tests.lifecycle import (
+    CLERK,
+    HOLDER,
+    NEW_MOBILE,
+    SYSTEM,
+    TELLER,
+    cases,
+    in_time_order,
+    policy,
+    shifted,
+    with_mobile,
+)
 from tests.oracle import check_char, encode, policy_event, wrong_check
 from tests.poison import LARGE, POISON, mixed, valid
 
@@ -300,6 +311,44 @@ def test_a_backfill_interleaved_with_live_traffic_raises_no_false_overdue() -> N
     driver.pipe(*policy("PB", 2, "APPLICATION_AMENDED", 14 * 1440, **bank))
     assert [c["action"] for c in driver.read(OutputKind.COMMISSION) if c["policy_no"] == "PB"] == ["HOLD", "RELEASE"]
     assert [a["alert_type"] for a in driver.read(OutputKind.ALERTS)] == []
+
+
+@pytest.mark.parametrize("partitions", [1, 2, 4])
+@pytest.mark.parametrize("stray", [False, True], ids=["alone", "beside-a-years-old-record"])
+def test_a_hold_corrected_after_its_deadline_is_overdue_however_far_the_stream_had_got(partitions: int,
+                                                                                     stray: bool) -> None:
+    """Corrected on day 45 of 30: overdue, whether the partition's stream time passed day 30 before
+    the correction was read (a dense partition) or not (a sparse one, or one held back by a record
+    of another era)."""
+    bank = {"channel": "BANCASSURANCE", "intermediary_code": "BK1", "actor": TELLER}
+    bad = dict(HOLDER, id_no=wrong_check(HOLDER["id_no"]))
+    driver = TopologyDriver(start=NOW, partitions=partitions, detection=DetectionConfig(hold_deadline_days=30))
+    driver.pipe(*policy("PO", 1, "APPLICATION_SUBMITTED", 0, holder=bad, **bank))
+    if stray:
+        driver.pipe(*policy("POLD", 1, "POLICY_ISSUED", -5 * 365 * 1440))
+    for day in range(1, 45):
+        driver.pipe(*policy(f"PX{day}", 1, "APPLICATION_SUBMITTED", day * 1440))
+    driver.pipe(*policy("PO", 2, "APPLICATION_AMENDED", 45 * 1440, **bank))
+    driver.finish()
+    [alert] = [a for a in driver.read(OutputKind.ALERTS) if a["policy_no"] == "PO"]
+    assert alert["alert_type"] == "INTERMEDIARY_CORRECTION_OVERDUE"
+    assert [c["action"] for c in driver.read(OutputKind.COMMISSION) if c["policy_no"] == "PO"] == ["HOLD", "RELEASE"]
+
+
+@pytest.mark.parametrize("stray", [False, True], ids=["alone", "beside-a-years-old-record"])
+def test_a_policy_terminated_past_retention_is_forgotten_by_the_events_own_time(stray: bool) -> None:
+    """Terminated on day 0, retention 400 days: an edit on day 450 meets no lock, however far the
+    partition's stream time had got when it was read."""
+    driver = TopologyDriver(start=NOW)
+    driver.pipe(*policy("PT", 1, "APPLICATION_CONFIRMED", -1))
+    driver.pipe(*policy("PT", 2, "POLICY_TERMINATED", 0, actor=SYSTEM))
+    if stray:
+        driver.pipe(*policy("POLD", 1, "POLICY_ISSUED", -5 * 365 * 1440))
+    for day in range(1, 450, 3):
+        driver.pipe(*policy(f"PX{day}", 1, "APPLICATION_SUBMITTED", day * 1440))
+    driver.pipe(*policy("PT", 3, "CUSTOMER_INFO_UPDATED", 450 * 1440, actor=CLERK, holder=with_mobile(NEW_MOBILE)))
+    driver.finish()
+    assert [a for a in driver.read(OutputKind.ALERTS) if a["policy_no"] == "PT"] == []
 
 
 def test_timed_decisions_visit_only_what_is_due() -> None:

@@ -223,6 +223,8 @@ class PolicyMachine:
         event = verdict.event
         if event is None:  # unreadable: nothing to remember, route as is
             return Step(state, outputs_of(verdict), decided=[(verdict.origin.topic, verdict.outcome)])
+        if state is not None and self._expired_by(state, timing.clock if timing is not None else event.occurred_at):
+            state = None  # as forgotten, whether or not the stream time got there first
         state = state if state is not None else PolicyState(policy_no=event.policy_no)
         digest = content_digest(verdict.raw)
         seen = state.seen.get(event.event_id)
@@ -763,6 +765,11 @@ class PolicyMachine:
         hold = state.hold
         if hold is None:
             return
+        if not hold.overdue_alerted and entry.at > hold.deadline:
+            # Corrected after the deadline: overdue, however soon the stream time had got there
+            # (a sparse partition, or one that a backfill beside live traffic holds back).
+            hold.overdue_alerted = True
+            step.alert(overdue_alert(state.policy_no, hold, hold.deadline, self.config.hold_deadline_days))
         state.hold = None
         step.instruct(
             instruction(CommissionAction.RELEASE, event_id=entry.event_id, policy_no=state.policy_no,
@@ -802,6 +809,15 @@ class PolicyMachine:
         if since is None or self._holds_anything(state):
             return False
         return times.reached(Clock.ANY, since + timedelta(days=self.config.retention_days))
+
+    def _expired_by(self, state: PolicyState, moment: datetime) -> bool:
+        """An event this long after its policy's termination finds the policy forgotten, as the
+        stream time would have had it: the answer is the event's and the policy's, never how far
+        the partition had got (which a backfill beside live traffic holds back)."""
+        since = self._idle_since(state)
+        if since is None or self._holds_anything(state):
+            return False
+        return moment >= since + timedelta(days=self.config.retention_days)
 
 
 __all__ = ["Clock", "PolicyMachine", "Step", "StreamTimes", "content_digest"]
