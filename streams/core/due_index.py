@@ -47,12 +47,6 @@ class DueIndex:
     def discard(self, key: str) -> None:
         self._current.pop(key, None)  # its queued entries are skipped when they surface
 
-    def earliest(self, clock: Clock) -> datetime | None:
-        """No deadline on ``clock`` is before this (None: none at all); a lower bound, since an
-        entry replaced since may still head the queue."""
-        heap = self._heaps[clock]
-        return heap[0][0] if heap else None
-
     def due(self, times: StreamTimes) -> list[str]:
         """Keys with a deadline the streams have reached, earliest first; each is taken out
         of the index (the caller sets its next deadlines after deciding)."""

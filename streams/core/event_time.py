@@ -11,8 +11,8 @@ overdue), not its policy's, and it must not make an edit wait for a date years a
   agree (a real jump, such as live traffic after a go-live backfill, moves it after three
   records), and it starts only once five records were read. A date beyond the wall clock by
   the outlier margin does not enter the window at all.
-- It counts only as far as the *oldest era* among the topic's latest :data:`RECENT` event times
-  has got (:func:`oldest_era_end`): a backfill read beside live traffic keeps its own deadlines.
+- It counts only as far as the *oldest era* still being read has got (:class:`Eras`): a backfill
+  read beside live traffic keeps its own deadlines.
 - A record dated more than ``outlier_after_days`` ahead of the wall clock (live, the record's
   own Kafka timestamp), or that far before its own policy's previous event, is an *outlier*: it
   gets an ``EVENT_TIME_OUTLIER`` warning finding and does not advance its policy's clocks. Both
@@ -44,14 +44,14 @@ from streams.core.pipeline import Verdict
 OUTLIER_RULE = "EVENT_TIME_OUTLIER"
 WINDOW = 5
 """How many of a topic partition's latest event times its stream time is the median of."""
-RECENT = 256
-"""How many of a topic partition's latest event times are looked at for eras still being read."""
+ERA_MEMORY = 10_000
+"""Records (of the partition, both topics) an older era is remembered for after its last record:
+a backfill paused for fewer records than this keeps its hold on the stream time."""
 ERA_GAP = timedelta(days=7)
-"""The least gap between two eras of event time read together (see :func:`oldest_era_end`)."""
-ERA_GAP_FACTOR = 20
-"""How many times the median gap of one era a gap between two eras is at least: in one era a gap
-that wide is rare (2 of 6,000 windows of a random sparse and bursty era split, tests/unit/test_eras.py),
-and a false split only makes decisions wait, never come early."""
+"""A record this much older than the slow era's progress is an older era still, which takes over."""
+ERA_STEP = timedelta(days=90)
+"""How far one record may move the slow era's progress: a record further ahead is another era's,
+younger than the oldest (it is remembered as seen, but does not move the oldest era's time)."""
 
 
 def stream_time(window: Sequence[datetime], *, final: bool = False) -> datetime | None:
@@ -64,34 +64,54 @@ def stream_time(window: Sequence[datetime], *, final: bool = False) -> datetime 
     return sorted(window)[(len(window) - 1) // 2 if final else WINDOW // 2]
 
 
-def oldest_era_end(recent: Sequence[float]) -> float | None:
-    """How far the oldest era among a topic partition's latest event times (epoch seconds) has
-    got: the stream time counts only up to here (None: no times yet).
+@dataclass(slots=True)
+class Eras:
+    """How far the oldest era of event time still being read on a partition has got.
 
-    A go-live backfill published while live traffic flows, or a source system replaying a
-    year-old batch, interleaves two eras of event time on one partition. The median follows the
-    denser one, and the other's deadlines (a correction's 30 days, an edit's authorization
-    grace) would fall due before its own later records are read: a false alert. So the recent
-    times, sorted, are split where a gap is wider than :data:`ERA_GAP` and than
-    :data:`ERA_GAP_FACTOR` times their median gap between distinct times (one era, however sparse
-    or bursty, has no such gap: its gaps are alike, and a mistyped year far ahead or a sparse era beside a dense one does not
-    widen the median gap the way it widens the span), and the end of the oldest part is as far
-    as the partition has got. With one era that is its latest time, never behind the median;
-    once the newer era stops (the live feed paused, or ended before the backfill), it is the
-    older era's own progress, however far the median went meanwhile. A lone mistyped year far
-    back makes a part of its own too: decisions then wait, never come early, until it leaves the
-    latest :data:`RECENT` times."""
-    if not recent:
-        return None
-    ordered = sorted(recent)
-    gaps = [later - earlier for earlier, later in zip(ordered, ordered[1:], strict=False)]
-    distinct = sorted(gap for gap in gaps if gap > 0)  # a group policy's burst shares one time
-    if distinct:
-        wide = max(ERA_GAP.total_seconds(), distinct[len(distinct) // 2] * ERA_GAP_FACTOR)
-        for index, gap in enumerate(gaps):
-            if gap > wide:
-                return ordered[index]
-    return ordered[-1]
+    A go-live backfill published while live traffic flows (or a source system replaying an old
+    batch) interleaves eras on one partition. The median follows the denser one, and the other's
+    deadlines (a correction's 30 days, an edit's authorization grace, a terminated policy's
+    retention) would fall due before its own later records are read: a false alert. What tells
+    the eras apart is the order records arrive in, not their spread in time: within one era a
+    topic partition is near event-time order, so a record more than the lateness allowance
+    behind its topic's stream time belongs to an older era still being read. Its progress caps
+    both topics' stream times until no record of it has come for :data:`ERA_MEMORY` records
+    (the backfill is done) or the topic is caught up (the wall clock stands in). Holding the
+    time back changes no answer, only when it is given (decisions are judged as of their own
+    time; a late correction is overdue when it is read; retention is judged on the event's time).
+
+    Three numbers, kept in the partition's stream-times record, whatever the traffic.
+    """
+
+    progress: float | None = None
+    """Epoch seconds the oldest era being read has got to (None: one era only)."""
+    seen: int = 0
+    """``count`` when a record behind its topic's stream time was last read."""
+    count: int = 0
+    """Records read on the partition, both topics."""
+
+    def read(self, stamp: float, stream_time: float | None, lateness_s: float, *, behind: bool = False) -> None:
+        """One record's event time (epoch seconds) against its topic's stream time before it."""
+        self.count += 1
+        if not behind and (stream_time is None or stamp >= stream_time - lateness_s):
+            return
+        progress = self.cap()
+        if progress is None or stamp < progress - ERA_GAP.total_seconds():
+            self.progress = stamp  # an older era begins (or one older still)
+        elif stamp <= progress + ERA_STEP.total_seconds():
+            self.progress = max(progress, stamp)
+        self.seen = self.count
+
+    def left_behind(self, stamp: float) -> None:
+        """A record read before the stream time formed or leapt, which then left it far behind."""
+        self.count -= 1  # already counted when it was read
+        self.read(stamp, None, 0.0, behind=True)
+
+    def cap(self) -> float | None:
+        """The slow era's progress while it is being read, else None."""
+        if self.progress is None or self.count - self.seen > ERA_MEMORY:
+            return None
+        return self.progress
 
 
 @dataclass(frozen=True, slots=True)

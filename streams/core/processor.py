@@ -171,11 +171,10 @@ class Processor:
             stream = record.stream or verdict.stream
             # A date beyond the wall clock by the outlier margin is a mistake whatever the
             # partition says: it does not even enter the stream-time window. One far before its
-            # policy's previous event enters as when it is judged (that event): a mistyped year
-            # must not pass for an older era still being read (streams.core.event_time).
+            # policy's previous event is no older era still being read (streams.core.event_time).
             if stream is not None and verdict.event.occurred_at <= now + self._outlier_after:
-                moment = timing.clock if timing is not None and timing.outlier else verdict.event.occurred_at
-                task.observe(stream, min(moment, now + self._skew))
+                task.observe(stream, min(verdict.event.occurred_at, now + self._skew),
+                             outlier=timing is not None and timing.outlier)
         emission.extend(self.punctuate(task, wall))
         return emission
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from streams.core.detection import PolicyMachine, PolicyState, StreamTimes
 from streams.core.detection.state import PAYLOAD_FIELDS, STATE_VERSION, Clock, StateUnreadable
 from streams.core.due_index import DueIndex
-from streams.core.event_time import RECENT, WINDOW, oldest_era_end, stream_time
+from streams.core.event_time import ERA_GAP, WINDOW, Eras, stream_time
 from streams.core.origin import Stream
 from streams.core.state_store import DERIVED, Backing, MemoryBacking, StateStore, is_policy_key
 
@@ -77,7 +77,7 @@ class PartitionTask:
         observed: StreamTimes | None = None,
         windows: dict[Stream, list[datetime]] | None = None,
         *,
-        recent: dict[Stream, list[float]] | None = None,
+        eras: Eras | None = None,
         lateness_s: float = 0.0,
         indexed: dict[str, tuple[dict[Clock, datetime], str | None]] | None = None,
         payloads: dict[str, bytes] | None = None,
@@ -98,11 +98,8 @@ class PartitionTask:
         """Each topic's stream time: the median of its latest event times, never going back."""
         self.windows: dict[Stream, list[datetime]] = {stream: list(windows.get(stream, [])) if windows else []
                                                       for stream in Stream}
-        self.recent: dict[Stream, list[float]] = {stream: list((recent or {}).get(stream, [])) for stream in Stream}
-        """Each topic's latest event times (epoch seconds), for the eras being read
-        (streams.core.event_time.oldest_era_end)."""
-        self._era_ends: dict[Stream, float | None] = {}
-        """oldest_era_end of each topic's recent times, until the next record of that topic."""
+        self.eras = eras or Eras()
+        """How far the oldest era still being read has got (a backfill beside live traffic)."""
         self.lateness = timedelta(seconds=lateness_s)
         self.idle: frozenset[Stream] = frozenset()
         """Topics of this partition that are caught up (live only): the wall clock stands in."""
@@ -192,22 +189,29 @@ class PartitionTask:
             blob = self.states[key].to_json()  # given to the task as a model, never committed
         return blob
 
-    def observe(self, stream: Stream, moment: datetime) -> None:
+    def observe(self, stream: Stream, moment: datetime, *, outlier: bool = False) -> None:
         """A record of ``stream`` with this event time was read. Stream time is the median of
         the topic's latest event times and never goes back, so one record far ahead cannot
         move it; it counts only as far as the oldest era still being read has got
-        (streams.core.event_time)."""
+        (streams.core.event_time). A date flagged as typed far back (``outlier``) is no era."""
+        own = self.observed.policy if stream is Stream.POLICY else self.observed.endorsement
+        if not outlier:
+            self.eras.read(moment.timestamp(), own.timestamp() if own is not None else None,
+                           self.lateness.total_seconds())
         window = self.windows[stream]
         window.append(moment)
         del window[:-WINDOW]
-        recent = self.recent[stream]
-        recent.append(moment.timestamp())
-        del recent[:-RECENT]
-        self._era_ends.pop(stream, None)
         self._times_dirty = True
         median = stream_time(window)
         if median is None:
             return
+        if own is None or median > own + ERA_GAP:
+            # The stream time forms, or leaps: what it leaves behind in the window was read
+            # before it, and is an older era's if it is that far behind (a backfill's first
+            # records, read before the live traffic beside it).
+            for earlier in window:
+                if earlier < median - ERA_GAP:
+                    self.eras.left_behind(earlier.timestamp())
         if stream is Stream.POLICY:
             if self.observed.policy is None or median > self.observed.policy:
                 self.observed = StreamTimes(median, self.observed.endorsement)
@@ -215,36 +219,18 @@ class PartitionTask:
             self.observed = StreamTimes(self.observed.policy, median)
 
     def times(self, now: datetime) -> StreamTimes:
-        """Safe stream times: how far each topic of the partition has got, less the lateness
-        allowance (records of one partition are near event-time order, not exactly); the wall
-        clock stands in for a topic that is caught up."""
-        times = StreamTimes(self._safe(Stream.POLICY, self.observed.policy, now),
-                            self._safe(Stream.ENDORSEMENT, self.observed.endorsement, now))
-        if not self._may_be_due(times):
-            return times  # nothing falls due even so: holding the times back would change nothing
-        return StreamTimes(self._safe(Stream.POLICY, self._reached(Stream.POLICY, self.observed.policy), now),
-                           self._safe(Stream.ENDORSEMENT,
-                                      self._reached(Stream.ENDORSEMENT, self.observed.endorsement), now))
+        """Safe stream times: how far each topic of the partition has got, held back to how far
+        the oldest era still being read has got, less the lateness allowance (records of one
+        partition are near event-time order, not exactly); the wall clock stands in for a topic
+        that is caught up."""
+        return StreamTimes(self._safe(Stream.POLICY, self._reached(self.observed.policy), now),
+                           self._safe(Stream.ENDORSEMENT, self._reached(self.observed.endorsement), now))
 
-    def _may_be_due(self, times: StreamTimes) -> bool:
-        for clock in Clock:
-            earliest, reached = self.index.earliest(clock), times.on(clock)
-            if earliest is not None and reached is not None and earliest <= reached:
-                return True
-        return False
-
-    def _reached(self, stream: Stream, observed: datetime | None) -> datetime | None:
-        """The topic's stream time, held back to how far the oldest era among its latest records
-        has got (a backfill beside live traffic: streams.core.event_time.oldest_era_end); a
-        caught-up topic is not held back (the wall clock stands in for it)."""
-        if stream in self.idle:
+    def _reached(self, observed: datetime | None) -> datetime | None:
+        cap = self.eras.cap()
+        if observed is None or cap is None or cap >= observed.timestamp():
             return observed
-        if stream not in self._era_ends:
-            self._era_ends[stream] = oldest_era_end(self.recent[stream])
-        era_end = self._era_ends[stream]
-        if observed is None or era_end is None or era_end >= observed.timestamp():
-            return observed
-        return datetime.fromtimestamp(era_end, UTC)
+        return datetime.fromtimestamp(cap, UTC)
 
     def final_times(self, now: datetime) -> StreamTimes:
         """Safe stream times at the end of input (replay): the windows not yet full count too."""
@@ -266,7 +252,7 @@ class PartitionTask:
         backing store never holds a state whose outputs were not sent."""
         dirty = self.states.take_unflushed()
         if self._times_dirty:
-            dirty[STREAM_TIMES_KEY] = encode_times(self.observed, self.windows, self.recent)
+            dirty[STREAM_TIMES_KEY] = encode_times(self.observed, self.windows, self.eras)
             self._times_dirty = False
         writes: dict[str, bytes | None] = {}
         for key, value in dirty.items():
@@ -302,7 +288,7 @@ class PartitionTask:
         and the held edits' records (a prefix scan each), never every state."""
         with paused_gc():
             times = backing.get(STREAM_TIMES_KEY)
-            observed, windows, recent = decode_times(times) if times is not None else (StreamTimes(), {}, {})
+            observed, windows, eras = decode_times(times) if times is not None else (StreamTimes(), {}, Eras())
             indexed: dict[str, tuple[dict[Clock, datetime], str | None]] = {}
             for key, entry in backing.scan(INDEX_PREFIX):
                 peeked = _decode_entry(entry)
@@ -310,7 +296,7 @@ class PartitionTask:
                     indexed[key[len(INDEX_PREFIX):]] = peeked
             payloads = {key[len(HELD_PREFIX):]: value for key, value in backing.scan(HELD_PREFIX)}
             states = StateStore(backing, cache_size=cache_size, parsed=parsed)
-            task = cls(machine, partition, states, observed, windows, recent=recent, lateness_s=lateness_s,
+            task = cls(machine, partition, states, observed, windows, eras=eras, lateness_s=lateness_s,
                        indexed=indexed,
                        payloads=payloads)
             for key, state in (parsed or {}).items():
@@ -424,25 +410,30 @@ def freeze_restored() -> None:
 
 
 def encode_times(times: StreamTimes, windows: dict[Stream, list[datetime]] | None = None,
-                 recent: dict[Stream, list[float]] | None = None) -> bytes:
+                 eras: Eras | None = None) -> bytes:
     return json.dumps({
         "policy": times.policy.isoformat() if times.policy else None,
         "endorsement": times.endorsement.isoformat() if times.endorsement else None,
         "windows": {stream.value: [moment.isoformat() for moment in window]
                     for stream, window in (windows or {}).items() if window},
-        "recent": {stream.value: [round(stamp, 3) for stamp in stamps] for stream, stamps in (recent or {}).items()
-                   if stamps},
-    }, separators=(",", ":")).encode()
+        "eras": [eras.progress, eras.seen, eras.count] if eras is not None else None,
+    }).encode()
 
 
-def decode_times(raw: bytes) -> tuple[StreamTimes, dict[Stream, list[datetime]], dict[Stream, list[float]]]:
-    """The stream times, the median windows and the recent times (a record of an earlier release
-    has no recent times, or no windows either)."""
+def decode_times(raw: bytes) -> tuple[StreamTimes, dict[Stream, list[datetime]], Eras]:
+    """The stream times, the median windows and the eras (a record of an earlier release has no
+    eras, or no windows either)."""
     document = json.loads(raw)
     parse = lambda value: datetime.fromisoformat(value) if value else None  # noqa: E731
     windows = {Stream(name): [datetime.fromisoformat(at) for at in window]
                for name, window in (document.get("windows") or {}).items()}
-    recent = {Stream(name): [float(stamp) for stamp in stamps] for name, stamps in (document.get("recent") or {}).items()}
-    if "recent" not in document:  # an earlier release's record: its median windows are what is known
-        recent = {stream: [moment.timestamp() for moment in window] for stream, window in windows.items()}
-    return StreamTimes(parse(document.get("policy")), parse(document.get("endorsement"))), windows, recent
+    times = StreamTimes(parse(document.get("policy")), parse(document.get("endorsement")))
+    progress, seen, count = document.get("eras") or (None, 0, 0)
+    eras = Eras(float(progress) if progress is not None else None, int(seen), int(count))
+    if "eras" not in document:  # an earlier release's record: what its windows show of an older era
+        for stream, window in windows.items():
+            reached = times.policy if stream is Stream.POLICY else times.endorsement
+            for earlier in window:
+                if reached is not None and earlier < reached - ERA_GAP:
+                    eras.left_behind(earlier.timestamp())
+    return times, windows, eras

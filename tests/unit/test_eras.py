@@ -1,58 +1,74 @@
-"""How far the oldest era among a partition's latest event times has got (streams.core.event_time)."""
+"""How far the oldest era of event time still being read on a partition has got (streams.core.event_time.Eras)."""
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime
 
-from streams.core.event_time import RECENT, oldest_era_end
+from streams.core.event_time import ERA_MEMORY, Eras
+from streams.core.origin import Stream
+from streams.core.task import decode_times, encode_times
 
 DAY = 86_400.0
 T0 = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+LATENESS = 300.0
 
 
-def test_one_era_however_sparse_or_bursty_is_its_latest_time() -> None:
+def read_all(eras: Eras, stamps: list[float]) -> Eras:
+    """Each record against a stream time that follows the highest time read (a median in spirit)."""
+    high: float | None = None
+    for stamp in stamps:
+        eras.read(stamp, high, LATENESS)
+        high = stamp if high is None else max(high, stamp)
+    return eras
+
+
+def test_one_era_in_order_however_sparse_or_bursty_is_no_older_era() -> None:
     rng = random.Random(7)
-    for mean_gap in (60.0, DAY / 2, 5 * DAY):
-        times, t = [], T0
-        for _ in range(RECENT):
+    for mean_gap in (60.0, DAY / 2, 20 * DAY):
+        stamps, t = [], T0
+        for _ in range(2_000):
             t += rng.expovariate(1 / mean_gap) if rng.random() < 0.7 else 0.0  # a group policy's burst
-            times.append(t)
-        rng.shuffle(times)  # read a little out of order
-        assert oldest_era_end(times) == max(times), mean_gap
+            stamps.append(t + rng.uniform(-LATENESS / 2, 0))  # a little out of order, within the allowance
+        assert read_all(Eras(), stamps).cap() is None, mean_gap
 
 
 def test_a_backfill_beside_live_traffic_holds_the_time_at_the_backfills_progress() -> None:
     live = [T0 + n * 600 for n in range(200)]
     backfill = [T0 - 3 * 365 * DAY + n * DAY for n in range(20)]
-    assert oldest_era_end(live + backfill) == max(backfill)
-    assert oldest_era_end(backfill[:1] + live) == backfill[0]  # one record of it is enough
+    mixed = [stamp for pair in zip(live[:20], backfill, strict=True) for stamp in pair] + live[20:]
+    assert read_all(Eras(), mixed).cap() == max(backfill)
+    close = [T0 - 60 * DAY + n * 10 * DAY for n in range(5)]  # an era only 60 days behind, sparse
+    assert read_all(Eras(), live[:50] + close + live[50:]).cap() == max(close)
 
 
-def test_a_lone_year_typed_far_back_holds_the_time_too_and_one_far_ahead_does_not() -> None:
-    live = [T0 + n * 600 for n in range(100)]
-    assert oldest_era_end([*live, T0 - 10 * 365 * DAY]) == T0 - 10 * 365 * DAY
-    assert oldest_era_end([*live, T0 + 10 * 365 * DAY]) == max(live)
+def test_a_paused_backfill_is_remembered_and_a_finished_one_forgotten() -> None:
+    live = [T0 + n * 60 for n in range(ERA_MEMORY + 100)]
+    eras = read_all(Eras(), [*live[:10], T0 - 365 * DAY, *live[10:5_000]])
+    assert eras.cap() == T0 - 365 * DAY  # 5,000 records on: still being read, as far as anyone knows
+    read_all(eras, live[5_000:])
+    assert eras.cap() is None  # no record of it for ERA_MEMORY records: done
 
 
-def test_nothing_read_is_no_time_and_a_weekend_is_no_era() -> None:
-    assert oldest_era_end([]) is None
-    friday = [T0 + n * 60 for n in range(100)]
-    monday = [T0 + 2.5 * DAY + n * 60 for n in range(100)]
-    assert oldest_era_end(friday + monday) == max(monday)  # under 7 days: one era
+def test_an_older_era_still_takes_over_and_a_younger_one_does_not_move_it() -> None:
+    live = [T0 + n * 60 for n in range(100)]
+    eras = read_all(Eras(), [*live, T0 - 365 * DAY, T0 - 2 * 365 * DAY, T0 - 200 * DAY])
+    assert eras.cap() == T0 - 2 * 365 * DAY
 
 
-def test_a_stream_times_record_of_the_previous_release_seeds_the_recent_times_from_its_windows() -> None:
-    """Restarting on an earlier release's changelog: its median windows are the recent times
-    known, so an era they show is not forgotten at the upgrade."""
-    import json
+def test_the_eras_survive_a_restart_and_an_earlier_releases_record_has_none() -> None:
+    from streams.core.detection import StreamTimes
 
-    from streams.core.origin import Stream
-    from streams.core.task import decode_times
-
+    eras = read_all(Eras(), [T0, T0 + 600, T0 - 365 * DAY])
+    _, _, back = decode_times(encode_times(StreamTimes(), {}, eras))
+    assert back == eras and back.cap() == T0 - 365 * DAY
     old = json.dumps({"policy": "2024-05-01T00:00:00+08:00", "endorsement": None,
-                      "windows": {"policy": ["2024-04-29T00:00:00+08:00", "2021-01-01T00:00:00+08:00",
-                                             "2024-04-30T00:00:00+08:00", "2024-05-01T00:00:00+08:00",
-                                             "2024-05-01T01:00:00+08:00"]}}).encode()
-    _, windows, recent = decode_times(old)
-    assert recent[Stream.POLICY] == [moment.timestamp() for moment in windows[Stream.POLICY]]
-    assert oldest_era_end(recent[Stream.POLICY]) == datetime(2021, 1, 1, tzinfo=UTC).timestamp() - 8 * 3600
+                      "windows": {"policy": ["2024-05-01T00:00:00+08:00"]}}).encode()
+    _, windows, none = decode_times(old)
+    assert none.cap() is None and len(windows[Stream.POLICY]) == 1
+    # An earlier release's windows show a backfill record left behind: its era is kept.
+    mixed = json.dumps({"policy": "2024-05-01T00:00:00+08:00", "endorsement": None,
+                        "windows": {"policy": ["2024-04-30T00:00:00+08:00", "2021-03-01T00:00:00+08:00",
+                                               "2024-05-01T00:00:00+08:00"]}}).encode()
+    _, _, seeded = decode_times(mixed)
+    assert seeded.cap() == datetime(2021, 3, 1, tzinfo=UTC).timestamp() - 8 * 3600

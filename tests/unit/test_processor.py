@@ -21,6 +21,7 @@ from tests.lifecycle import (
     SYSTEM,
     TELLER,
     cases,
+    endorsement,
     in_time_order,
     policy,
     shifted,
@@ -311,6 +312,30 @@ def test_a_backfill_interleaved_with_live_traffic_raises_no_false_overdue() -> N
     driver.pipe(*policy("PB", 2, "APPLICATION_AMENDED", 14 * 1440, **bank))
     assert [c["action"] for c in driver.read(OutputKind.COMMISSION) if c["policy_no"] == "PB"] == ["HOLD", "RELEASE"]
     assert [a["alert_type"] for a in driver.read(OutputKind.ALERTS)] == []
+
+
+@pytest.mark.parametrize("authorization_first", [False, True])
+def test_a_backfilled_edit_waits_for_its_endorsement_whatever_the_live_endorsements_say(
+        authorization_first: bool) -> None:
+    """The backfill's customer-authorized edit is read before its endorsement, while live
+    endorsements of other policies have moved the endorsement topic two years on: the edit
+    waits for the backfill's own records, and its authorization covers it."""
+    driver = TopologyDriver(start=NOW)
+    for n in range(20):
+        driver.pipe(*policy(f"PL{n}", 1, "APPLICATION_SUBMITTED", n))
+    for n in range(8):
+        driver.pipe(*endorsement(f"PL{n}", 1, "ENDORSEMENT_REQUESTED", n + 1, number=f"EL{n}"))
+    base = -2 * 365 * 1440
+    driver.pipe(*policy("PB", 1, "APPLICATION_SUBMITTED", base))
+    driver.pipe(*policy("PB", 2, "APPLICATION_CONFIRMED", base + 20))
+    authorization = endorsement("PB", 1, "ENDORSEMENT_APPROVED", base + 100, number="EB1")
+    edit = policy("PB", 3, "CUSTOMER_INFO_UPDATED", base + 101, actor=CLERK, holder=with_mobile(NEW_MOBILE))
+    for event in ([authorization, edit] if authorization_first else [edit, authorization]):
+        driver.pipe(*event)
+    for n in range(20, 30):
+        driver.pipe(*policy(f"PL{n}", 1, "APPLICATION_SUBMITTED", n))
+    driver.finish()
+    assert driver.read(OutputKind.ALERTS) == []
 
 
 @pytest.mark.parametrize("partitions", [1, 2, 4])

@@ -129,3 +129,19 @@ def test_a_go_live_backfill_published_beside_live_traffic_raises_exactly_the_pla
     assert raised(driver) == history.planted | live.planted
     assert accounted(driver) == Counter(document["event_id"] for _, document in [*history.events, *live.events])
     assert driver.stage_errors == {}
+
+
+def test_a_backfill_published_in_chunks_with_long_pauses_raises_exactly_the_planted_alerts() -> None:
+    """The backfill job sends 40 records, then live traffic flows alone for 700 records, again and
+    again: the older era is remembered across the pauses."""
+    history = generate(45, policies=60, start=datetime(2006, 3, 1, 9, 0, tzinfo=CST),
+                       end=datetime(2012, 12, 31, 18, 0, tzinfo=CST))
+    live = generate(47, policies=300)
+    backfill, flowing = history.in_time_order(), live.in_time_order()
+    events: list[Event] = []
+    for start in range(0, max(len(backfill), len(flowing)), 40):
+        events += backfill[start:start + 40] + flowing[start // 40 * 700:(start // 40 + 1) * 700]
+    events += flowing[(len(backfill) // 40 + 1) * 700:]
+    assert sorted(d["event_id"] for _, d in events) == sorted(d["event_id"] for _, d in [*backfill, *flowing])
+    driver = replay(events, partitions=1)
+    assert raised(driver) == history.planted | live.planted
