@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, get_origin
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -77,6 +77,14 @@ class Settings(BaseSettings):
         "REDIS_URL; replay and the demo fall back to a development key",
     )
     redis_prefix: str = Field(default="policyguard", min_length=1, description="prefix of every Redis key")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        """Said at once, not as the Redis client's traceback at the first connection."""
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix:// (e.g. redis://localhost:6379/0)")
+        return value
     redis_timeout_s: float = Field(
         default=2.0, gt=0, description="a Redis call slower than this counts as an outage (checks are deferred)"
     )
@@ -276,13 +284,14 @@ def settings_errors(exc: ValidationError) -> list[str]:
             continue
         head = loc[:2] if loc[0] in SECTIONS else loc[:1]
         rest = loc[len(head):]
+        message = error["msg"].removeprefix("Value error, ")  # a validator's own words stand alone
         where = env_name(*(part.lower() for part in head)) + (f" ({'.'.join(rest)})" if rest else "")
         if error["type"] == "extra_forbidden":
             lines.append(f"{'.'.join(loc)}" + (f" in {file}" if file else "") + ": not a setting")
         elif file is not None:
-            lines.append(f"{where} or {'.'.join(loc)} in {file}: {error['msg']}")
+            lines.append(f"{where} or {'.'.join(loc)} in {file}: {message}")
         else:
-            lines.append(f"{where}: {error['msg']}")
+            lines.append(f"{where}: {message}")
     return lines
 
 

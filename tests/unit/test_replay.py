@@ -134,6 +134,18 @@ def test_a_bad_setting_is_one_line_naming_the_variable(command: list[str], monke
     assert "soon-ish" not in err
 
 
+@pytest.mark.parametrize("command", [["worker"], ["replay", "x.jsonl", "--out", "out"], ["roster", "load", "r.csv"],
+                                     ["customer"]])
+def test_a_redis_url_without_its_scheme_is_one_line_not_a_traceback(command: list[str],
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("REDIS_URL", "localhost:6379")
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"policyguard {command[0]}: bad setting: REDIS_URL: must start with redis://, rediss:// or "
+                   "unix:// (e.g. redis://localhost:6379/0)")
+
+
 def test_every_command_has_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:
     """Each command's --help describes that command: its usage line names it and its text is its
     own (argparse's usage line alone would name the command for any text)."""
