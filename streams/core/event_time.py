@@ -11,8 +11,8 @@ overdue), not its policy's, and it must not make an edit wait for a date years a
   agree (a real jump, such as live traffic after a go-live backfill, moves it after three
   records), and it starts only once five records were read. A date beyond the wall clock by
   the outlier margin does not enter the window at all.
-- It counts only as far as the *oldest era* still being read has got (:class:`Eras`): a backfill
-  read beside live traffic keeps its own deadlines.
+- It counts only as far as the *oldest era* still being read has got (:class:`Eras`, told by the
+  order records arrive in): a backfill read beside live traffic keeps its own deadlines.
 - A record dated more than ``outlier_after_days`` ahead of the wall clock (live, the record's
   own Kafka timestamp), or that far before its own policy's previous event, is an *outlier*: it
   gets an ``EVENT_TIME_OUTLIER`` warning finding and does not advance its policy's clocks. Both
@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from schemas.enums import QuarantineReason, Severity, ValidationStatus
 from schemas.finding import Finding
@@ -44,14 +45,16 @@ from streams.core.pipeline import Verdict
 OUTLIER_RULE = "EVENT_TIME_OUTLIER"
 WINDOW = 5
 """How many of a topic partition's latest event times its stream time is the median of."""
-ERA_MEMORY = 10_000
+ERA_MEMORY = 2_000
 """Records (of the partition, both topics) an older era is remembered for after its last record:
 a backfill paused for fewer records than this keeps its hold on the stream time."""
 ERA_GAP = timedelta(days=7)
-"""A record this much older than the slow era's progress is an older era still, which takes over."""
-ERA_STEP = timedelta(days=90)
-"""How far one record may move the slow era's progress: a record further ahead is another era's,
-younger than the oldest (it is remembered as seen, but does not move the oldest era's time)."""
+"""How far apart two eras are at least: a record this much older than an older era's progress is
+an older era still (it takes over); one within this much ahead of it moves it on; one further
+ahead is a younger era's (it is remembered as seen, but does not move the oldest era's time)."""
+PROBATION = 50
+"""Records for which a topic's stream time is held where it was when it formed or leapt by more
+than :data:`ERA_GAP`: long enough for an older era's next record to show itself as one."""
 
 
 def stream_time(window: Sequence[datetime], *, final: bool = False) -> datetime | None:
@@ -65,53 +68,86 @@ def stream_time(window: Sequence[datetime], *, final: bool = False) -> datetime 
 
 
 @dataclass(slots=True)
+class Era:
+    """One topic's older era: how far it has got (epoch seconds) and when it was last read."""
+
+    progress: float | None = None
+    seen: int = 0
+
+
+@dataclass(slots=True)
 class Eras:
     """How far the oldest era of event time still being read on a partition has got.
 
     A go-live backfill published while live traffic flows (or a source system replaying an old
     batch) interleaves eras on one partition. The median follows the denser one, and the other's
-    deadlines (a correction's 30 days, an edit's authorization grace, a terminated policy's
-    retention) would fall due before its own later records are read: a false alert. What tells
-    the eras apart is the order records arrive in, not their spread in time: within one era a
-    topic partition is near event-time order, so a record more than the lateness allowance
-    behind its topic's stream time belongs to an older era still being read. Its progress caps
-    both topics' stream times until no record of it has come for :data:`ERA_MEMORY` records
-    (the backfill is done) or the topic is caught up (the wall clock stands in). Holding the
-    time back changes no answer, only when it is given (decisions are judged as of their own
-    time; a late correction is overdue when it is read; retention is judged on the event's time).
+    deadlines (a correction's 30 days, an edit's authorization grace) would fall due before its
+    own later records are read: a false alert. What tells the eras apart is the order records
+    arrive in, not their spread in time: within one era a topic partition is near event-time
+    order, so a record more than the lateness allowance behind its topic's stream time belongs to
+    an older era still being read. Each topic's older era caps *both* topics' stream times (a
+    backfill's endorsements may lag its policy events) until none of its records has come for
+    :data:`ERA_MEMORY` records of the partition, or the topic is caught up (the wall clock stands
+    in). When a topic's stream time forms, or leaps more than :data:`ERA_GAP`, it is held where it
+    was for :data:`PROBATION` records, so that an older era's first records, read before the
+    newer traffic, can show themselves by their next one. Holding the time back changes no answer,
+    only when it is given: decisions are judged as of their own time, a late correction is overdue
+    when it is read, retention is judged on a policy event's own time.
 
-    Three numbers, kept in the partition's stream-times record, whatever the traffic.
+    A handful of numbers, kept in the partition's stream-times record, whatever the traffic.
     """
 
-    progress: float | None = None
-    """Epoch seconds the oldest era being read has got to (None: one era only)."""
-    seen: int = 0
-    """``count`` when a record behind its topic's stream time was last read."""
+    policy: Era = field(default_factory=Era)
+    endorsement: Era = field(default_factory=Era)
     count: int = 0
     """Records read on the partition, both topics."""
+    probation_until: int = 0
+    probation_cap: float | None = None
 
-    def read(self, stamp: float, stream_time: float | None, lateness_s: float, *, behind: bool = False) -> None:
+    def read(self, topic: str, stamp: float, stream_time: float | None, lateness_s: float) -> None:
         """One record's event time (epoch seconds) against its topic's stream time before it."""
         self.count += 1
-        if not behind and (stream_time is None or stamp >= stream_time - lateness_s):
+        if stream_time is None or stamp >= stream_time - lateness_s:
             return
-        progress = self.cap()
-        if progress is None or stamp < progress - ERA_GAP.total_seconds():
-            self.progress = stamp  # an older era begins (or one older still)
-        elif stamp <= progress + ERA_STEP.total_seconds():
-            self.progress = max(progress, stamp)
-        self.seen = self.count
+        era = self.policy if topic == "policy" else self.endorsement
+        progress = era.progress if self._active(era) else None
+        gap = ERA_GAP.total_seconds()
+        if progress is None or stamp < progress - gap:
+            era.progress = stamp  # an older era begins (or one older still)
+        elif stamp <= progress + gap:
+            era.progress = max(progress, stamp)
+        era.seen = self.count
 
-    def left_behind(self, stamp: float) -> None:
-        """A record read before the stream time formed or leapt, which then left it far behind."""
-        self.count -= 1  # already counted when it was read
-        self.read(stamp, None, 0.0, behind=True)
+    def hold(self, at: float) -> None:
+        """A topic's stream time formed or leapt: hold the time at ``at`` for a while (the latest
+        hold replaces an earlier one, so a sparse topic that leaps at every record trails by one
+        step instead of freezing)."""
+        self.probation_cap, self.probation_until = at, self.count + PROBATION
 
     def cap(self) -> float | None:
-        """The slow era's progress while it is being read, else None."""
-        if self.progress is None or self.count - self.seen > ERA_MEMORY:
-            return None
-        return self.progress
+        """How far the partition's stream times may count, else None (one era only)."""
+        caps = [era.progress for era in (self.policy, self.endorsement)
+                if era.progress is not None and self._active(era)]
+        if self.probation_cap is not None and self.count < self.probation_until:
+            caps.append(self.probation_cap)
+        return min(caps) if caps else None
+
+    def _active(self, era: Era) -> bool:
+        return self.count - era.seen <= ERA_MEMORY
+
+    def to_json(self) -> dict[str, Any]:
+        return {"policy": [self.policy.progress, self.policy.seen],
+                "endorsement": [self.endorsement.progress, self.endorsement.seen],
+                "count": self.count, "probation": [self.probation_cap, self.probation_until]}
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Eras:
+        def era(pair: list[Any]) -> Era:
+            return Era(float(pair[0]) if pair[0] is not None else None, int(pair[1]))
+
+        cap, until = document.get("probation") or (None, 0)
+        return cls(era(document["policy"]), era(document["endorsement"]), int(document["count"]),
+                   int(until), float(cap) if cap is not None else None)
 
 
 @dataclass(frozen=True, slots=True)

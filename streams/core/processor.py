@@ -141,6 +141,7 @@ class Processor:
         previous: PolicyState | None = None
         rollback: bytes | None = None
         timing: Timing | None = None
+        duplicate = False
         try:
             previous = task.states.get(key) if key is not None else None
             rollback = task.blob_of(key) if previous is not None and key is not None else None
@@ -149,6 +150,7 @@ class Processor:
             if timing is not None and timing.why is not None:
                 verdict = with_outlier_warning(verdict, timing.why)
             step = self.machine.on_verdict(previous, verdict, now, timing)
+            duplicate = step.duplicate
             stage = "encode"
             outputs = [fit(output, self.max_message_bytes) for output in step.outputs]
             stage = "state"
@@ -167,7 +169,7 @@ class Processor:
                 task.commit(key, step.state, blob, deadlines)
                 self._observe(verdict, emission)
         emission.verdicts.append((verdict, time.perf_counter() - started))
-        if verdict.event is not None:
+        if verdict.event is not None and not duplicate:  # a re-delivered record is no news of time
             stream = record.stream or verdict.stream
             # A date beyond the wall clock by the outlier margin is a mistake whatever the
             # partition says: it does not even enter the stream-time window. One far before its

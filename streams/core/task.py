@@ -196,7 +196,7 @@ class PartitionTask:
         (streams.core.event_time). A date flagged as typed far back (``outlier``) is no era."""
         own = self.observed.policy if stream is Stream.POLICY else self.observed.endorsement
         if not outlier:
-            self.eras.read(moment.timestamp(), own.timestamp() if own is not None else None,
+            self.eras.read(stream.value, moment.timestamp(), own.timestamp() if own is not None else None,
                            self.lateness.total_seconds())
         window = self.windows[stream]
         window.append(moment)
@@ -205,13 +205,14 @@ class PartitionTask:
         median = stream_time(window)
         if median is None:
             return
-        if own is None or median > own + ERA_GAP:
-            # The stream time forms, or leaps: what it leaves behind in the window was read
-            # before it, and is an older era's if it is that far behind (a backfill's first
-            # records, read before the live traffic beside it).
-            for earlier in window:
-                if earlier < median - ERA_GAP:
-                    self.eras.left_behind(earlier.timestamp())
+        if own is None:
+            # The stream time forms: a record it leaves far behind was read before the traffic
+            # that formed it, perhaps an older era's first (a backfill's, beside live traffic).
+            behind = [earlier for earlier in window if earlier < median - ERA_GAP]
+            if behind:
+                self.eras.hold(max(behind).timestamp())
+        elif median > own + ERA_GAP:
+            self.eras.hold(own.timestamp())  # it leaps: where it was, for a while
         if stream is Stream.POLICY:
             if self.observed.policy is None or median > self.observed.policy:
                 self.observed = StreamTimes(median, self.observed.endorsement)
@@ -416,7 +417,7 @@ def encode_times(times: StreamTimes, windows: dict[Stream, list[datetime]] | Non
         "endorsement": times.endorsement.isoformat() if times.endorsement else None,
         "windows": {stream.value: [moment.isoformat() for moment in window]
                     for stream, window in (windows or {}).items() if window},
-        "eras": [eras.progress, eras.seen, eras.count] if eras is not None else None,
+        "eras": eras.to_json() if eras is not None else None,
     }).encode()
 
 
@@ -428,12 +429,12 @@ def decode_times(raw: bytes) -> tuple[StreamTimes, dict[Stream, list[datetime]],
     windows = {Stream(name): [datetime.fromisoformat(at) for at in window]
                for name, window in (document.get("windows") or {}).items()}
     times = StreamTimes(parse(document.get("policy")), parse(document.get("endorsement")))
-    progress, seen, count = document.get("eras") or (None, 0, 0)
-    eras = Eras(float(progress) if progress is not None else None, int(seen), int(count))
-    if "eras" not in document:  # an earlier release's record: what its windows show of an older era
+    raw_eras = document.get("eras")
+    eras = Eras.from_json(raw_eras) if isinstance(raw_eras, dict) else Eras()
+    if not isinstance(raw_eras, dict):  # an earlier release's record: what its windows show of an older era
         for stream, window in windows.items():
             reached = times.policy if stream is Stream.POLICY else times.endorsement
-            for earlier in window:
-                if reached is not None and earlier < reached - ERA_GAP:
-                    eras.left_behind(earlier.timestamp())
+            behind = [earlier for earlier in window if reached is not None and earlier < reached - ERA_GAP]
+            if behind:
+                eras.hold(max(behind).timestamp())
     return times, windows, eras

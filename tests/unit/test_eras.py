@@ -5,7 +5,8 @@ import json
 import random
 from datetime import UTC, datetime
 
-from streams.core.event_time import ERA_MEMORY, Eras
+from streams.core.detection import StreamTimes
+from streams.core.event_time import ERA_MEMORY, PROBATION, Eras
 from streams.core.origin import Stream
 from streams.core.task import decode_times, encode_times
 
@@ -14,11 +15,11 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
 LATENESS = 300.0
 
 
-def read_all(eras: Eras, stamps: list[float]) -> Eras:
+def read_all(eras: Eras, stamps: list[float], topic: str = "policy") -> Eras:
     """Each record against a stream time that follows the highest time read (a median in spirit)."""
     high: float | None = None
     for stamp in stamps:
-        eras.read(stamp, high, LATENESS)
+        eras.read(topic, stamp, high, LATENESS)
         high = stamp if high is None else max(high, stamp)
     return eras
 
@@ -38,35 +39,48 @@ def test_a_backfill_beside_live_traffic_holds_the_time_at_the_backfills_progress
     backfill = [T0 - 3 * 365 * DAY + n * DAY for n in range(20)]
     mixed = [stamp for pair in zip(live[:20], backfill, strict=True) for stamp in pair] + live[20:]
     assert read_all(Eras(), mixed).cap() == max(backfill)
-    close = [T0 - 60 * DAY + n * 10 * DAY for n in range(5)]  # an era only 60 days behind, sparse
+    close = [T0 - 60 * DAY + n * 5 * DAY for n in range(5)]  # an era only 60 days behind
     assert read_all(Eras(), live[:50] + close + live[50:]).cap() == max(close)
 
 
 def test_a_paused_backfill_is_remembered_and_a_finished_one_forgotten() -> None:
     live = [T0 + n * 60 for n in range(ERA_MEMORY + 100)]
-    eras = read_all(Eras(), [*live[:10], T0 - 365 * DAY, *live[10:5_000]])
-    assert eras.cap() == T0 - 365 * DAY  # 5,000 records on: still being read, as far as anyone knows
-    read_all(eras, live[5_000:])
+    eras = read_all(Eras(), [*live[:10], T0 - 365 * DAY, *live[10:ERA_MEMORY // 2]])
+    assert eras.cap() == T0 - 365 * DAY  # still being read, as far as anyone knows
+    read_all(eras, live[ERA_MEMORY // 2:])
     assert eras.cap() is None  # no record of it for ERA_MEMORY records: done
 
 
-def test_an_older_era_still_takes_over_and_a_younger_one_does_not_move_it() -> None:
+def test_an_older_era_takes_over_and_a_younger_one_does_not_move_it() -> None:
     live = [T0 + n * 60 for n in range(100)]
-    eras = read_all(Eras(), [*live, T0 - 365 * DAY, T0 - 2 * 365 * DAY, T0 - 200 * DAY])
-    assert eras.cap() == T0 - 2 * 365 * DAY
+    two_loaders = [T0 - 365 * DAY, T0 - 305 * DAY, T0 - 365 * DAY + 600, T0 - 305 * DAY + 600]
+    assert read_all(Eras(), [*live, *two_loaders]).cap() == T0 - 365 * DAY + 600
 
 
-def test_the_eras_survive_a_restart_and_an_earlier_releases_record_has_none() -> None:
-    from streams.core.detection import StreamTimes
+def test_an_era_on_either_topic_caps_the_time() -> None:
+    eras = read_all(Eras(), [T0 + n * 60 for n in range(50)] + [T0 - 365 * DAY + DAY])
+    read_all(eras, [T0 + n * 60 for n in range(50)] + [T0 - 365 * DAY], topic="endorsement")
+    assert eras.cap() == T0 - 365 * DAY  # the backfill's endorsements lag its policy events
 
+
+def test_a_stream_time_that_forms_or_leaps_is_held_where_it_was_for_a_while() -> None:
+    eras = Eras()
+    eras.hold(T0)
+    read_all(eras, [T0 + DAY * 400 + n for n in range(PROBATION - 1)])
+    assert eras.cap() == T0
+    read_all(eras, [T0 + DAY * 401])
+    assert eras.cap() is None
+
+
+def test_the_eras_survive_a_restart_and_an_earlier_releases_record_holds_what_its_windows_show() -> None:
     eras = read_all(Eras(), [T0, T0 + 600, T0 - 365 * DAY])
+    eras.hold(T0 - 10 * DAY)
     _, _, back = decode_times(encode_times(StreamTimes(), {}, eras))
     assert back == eras and back.cap() == T0 - 365 * DAY
-    old = json.dumps({"policy": "2024-05-01T00:00:00+08:00", "endorsement": None,
-                      "windows": {"policy": ["2024-05-01T00:00:00+08:00"]}}).encode()
-    _, windows, none = decode_times(old)
+    plain = json.dumps({"policy": "2024-05-01T00:00:00+08:00", "endorsement": None,
+                        "windows": {"policy": ["2024-05-01T00:00:00+08:00"]}}).encode()
+    _, windows, none = decode_times(plain)
     assert none.cap() is None and len(windows[Stream.POLICY]) == 1
-    # An earlier release's windows show a backfill record left behind: its era is kept.
     mixed = json.dumps({"policy": "2024-05-01T00:00:00+08:00", "endorsement": None,
                         "windows": {"policy": ["2024-04-30T00:00:00+08:00", "2021-03-01T00:00:00+08:00",
                                                "2024-05-01T00:00:00+08:00"]}}).encode()

@@ -19,6 +19,7 @@ from tests.lifecycle import (
     HOLDER,
     NEW_MOBILE,
     SYSTEM,
+    T0,
     TELLER,
     cases,
     endorsement,
@@ -374,6 +375,52 @@ def test_a_policy_terminated_past_retention_is_forgotten_by_the_events_own_time(
     driver.pipe(*policy("PT", 3, "CUSTOMER_INFO_UPDATED", 450 * 1440, actor=CLERK, holder=with_mobile(NEW_MOBILE)))
     driver.finish()
     assert [a for a in driver.read(OutputKind.ALERTS) if a["policy_no"] == "PT"] == []
+
+
+@pytest.mark.parametrize("years", [1, 10])
+def test_a_correction_in_time_with_its_year_typed_ahead_is_not_overdue(years: int) -> None:
+    """Corrected on day 3 of 30, typed a year or ten ahead (flagged EVENT_TIME_OUTLIER): in time."""
+    bank = {"channel": "BANCASSURANCE", "intermediary_code": "BK1", "actor": TELLER}
+    bad = dict(HOLDER, id_no=wrong_check(HOLDER["id_no"]))
+    driver = TopologyDriver(start=T0 + timedelta(days=45), detection=DetectionConfig(hold_deadline_days=30))
+    driver.pipe(*policy("PO", 1, "APPLICATION_SUBMITTED", 0, holder=bad, **bank))
+    stream, correction = policy("PO", 2, "APPLICATION_AMENDED", 3 * 1440, **bank)
+    correction["occurred_at"] = (T0 + timedelta(days=3 + 365 * years)).isoformat()
+    driver.pipe(stream, correction)
+    for day in range(4, 40):
+        driver.pipe(*policy(f"PX{day}", 1, "APPLICATION_SUBMITTED", day * 1440))
+    driver.finish()
+    assert driver.read(OutputKind.ALERTS) == []
+    assert [c["action"] for c in driver.read(OutputKind.COMMISSION)] == ["HOLD", "RELEASE"]
+
+
+@pytest.mark.parametrize("endorsement_first", [False, True])
+def test_an_endorsement_past_retention_read_early_forgets_nothing(endorsement_first: bool) -> None:
+    """Terminated on day 0, an unauthorized clerk edit on day 10, an endorsement dated day 401: the
+    endorsement may be read before the edit (topics interleave); the edit is alerted either way."""
+    policies = [policy("PT", 1, "APPLICATION_CONFIRMED", -1), policy("PT", 2, "POLICY_TERMINATED", 0, actor=SYSTEM),
+                policy("PT", 3, "CUSTOMER_INFO_UPDATED", 10 * 1440, actor=CLERK, holder=with_mobile(NEW_MOBILE))]
+    late = endorsement("PT", 1, "ENDORSEMENT_REQUESTED", 401 * 1440, number="E9", new="13800000000")
+    driver = TopologyDriver(start=NOW)
+    for event in (policies[:2] + [late] + policies[2:] if endorsement_first else policies + [late]):
+        driver.pipe(*event)
+    driver.finish()
+    assert [(a["alert_type"], a["source_event_ids"]) for a in driver.read(OutputKind.ALERTS)] == [
+        ("UNAUTHORIZED_CONTACT_EDIT", ["PT-p03"])]
+
+
+def test_a_record_typed_years_ahead_does_not_make_a_terminated_policy_forgotten() -> None:
+    """Its date is not to be trusted: the clerk's edit on day 10 still meets the lock."""
+    stream, typo = policy("PT", 3, "CUSTOMER_INFO_UPDATED", 5 * 1440, actor=SYSTEM)
+    typo["occurred_at"] = (T0 + timedelta(days=5 + 3653)).isoformat()
+    driver = TopologyDriver(start=NOW)
+    for event in [policy("PT", 1, "APPLICATION_CONFIRMED", -1), policy("PT", 2, "POLICY_TERMINATED", 0, actor=SYSTEM),
+                  (stream, typo),
+                  policy("PT", 4, "CUSTOMER_INFO_UPDATED", 10 * 1440, actor=CLERK, holder=with_mobile(NEW_MOBILE))]:
+        driver.pipe(*event)
+    driver.finish()
+    assert [(a["alert_type"], a["source_event_ids"]) for a in driver.read(OutputKind.ALERTS)] == [
+        ("UNAUTHORIZED_CONTACT_EDIT", ["PT-p04"])]
 
 
 def test_timed_decisions_visit_only_what_is_due() -> None:

@@ -42,7 +42,7 @@ def replay(events: list[Event], *, partitions: int, restart_at: int | None = Non
     for index, (stream, document) in enumerate(events):
         if index == restart_at:
             driver.restart()
-        driver.pipe(stream, encode(document))
+        driver.pipe(stream, encode(document), key=document["policy_no"].encode())  # partitioned by policy
     driver.finish()
     return driver
 

@@ -75,7 +75,7 @@ from streams.core.detection.state import (
     Slot,
     VisitWatch,
 )
-from streams.core.event_time import Timing
+from streams.core.event_time import OUTLIER_RULE, Timing
 from streams.core.labels_zh import field_zh, party_zh
 from streams.core.origin import Stream
 from streams.core.outputs import Output, OutputKind, clean_output, outputs_of, quarantine_output, record_output
@@ -223,8 +223,13 @@ class PolicyMachine:
         event = verdict.event
         if event is None:  # unreadable: nothing to remember, route as is
             return Step(state, outputs_of(verdict), decided=[(verdict.origin.topic, verdict.outcome)])
-        if state is not None and self._expired_by(state, timing.clock if timing is not None else event.occurred_at):
-            state = None  # as forgotten, whether or not the stream time got there first
+        if (state is not None and isinstance(event, PolicyEvent) and not (timing is not None and timing.outlier)
+                and self._expired_by(state, event.occurred_at)):
+            # As forgotten, whether or not the stream time got there first. Only a policy event
+            # says so (its policy's events come in order: none older is still to be read; an
+            # endorsement may be read ahead of its policy's older events), and only one whose
+            # date is not in doubt.
+            state = None
         state = state if state is not None else PolicyState(policy_no=event.policy_no)
         digest = content_digest(verdict.raw)
         seen = state.seen.get(event.event_id)
@@ -720,7 +725,8 @@ class PolicyMachine:
             )
         if verdict.clean is not None:
             kind = LedgerKind.HELD if held else LedgerKind.PASS
-            return LedgerEntry(kind=kind, event_id=event.event_id, at=event.occurred_at)
+            outlier = any(f.rule == OUTLIER_RULE for f in verdict.findings)
+            return LedgerEntry(kind=kind, event_id=event.event_id, at=event.occurred_at, outlier=outlier)
         return None
 
     @staticmethod
@@ -765,7 +771,7 @@ class PolicyMachine:
         hold = state.hold
         if hold is None:
             return
-        if not hold.overdue_alerted and entry.at > hold.deadline:
+        if not hold.overdue_alerted and not entry.outlier and entry.at > hold.deadline:
             # Corrected after the deadline: overdue, however soon the stream time had got there
             # (a sparse partition, or one that a backfill beside live traffic holds back).
             hold.overdue_alerted = True

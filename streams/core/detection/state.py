@@ -256,6 +256,9 @@ class LedgerEntry(BaseModel):
     branch_code: str | None = None
     actor: dict[str, Any] = Field(default_factory=dict)
     reasons: list[str] = Field(default_factory=list)
+    outlier: bool = False
+    """The event's stated time was flagged EVENT_TIME_OUTLIER: ``at`` is not to be trusted as when
+    it happened (a correction typed a year ahead is no late correction)."""
 
 
 class CommissionHold(BaseModel):
