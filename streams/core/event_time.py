@@ -52,9 +52,14 @@ ERA_GAP = timedelta(days=7)
 """How far apart two eras are at least: a record this much older than an older era's progress is
 an older era still (it takes over); one within this much ahead of it moves it on; one further
 ahead is a younger era's (it is remembered as seen, but does not move the oldest era's time)."""
-PROBATION = 50
+PROBATION = ERA_MEMORY
 """Records for which a topic's stream time is held where it was when it formed or leapt by more
-than :data:`ERA_GAP`: long enough for an older era's next record to show itself as one."""
+than :data:`ERA_GAP`: as long as an older era is remembered, for its next record to show itself
+as one (a sparse topic that leaps at every record is held one step back, each hold replacing the
+last; a dense topic does not leap)."""
+ERA_QUIET = timedelta(minutes=10)
+"""How long both topics of a partition must be caught up before an older era is taken as done and
+the wall clock stands in again: a backfill job pausing for less keeps its hold."""
 
 
 def stream_time(window: Sequence[datetime], *, final: bool = False) -> datetime | None:
@@ -87,8 +92,9 @@ class Eras:
     order, so a record more than the lateness allowance behind its topic's stream time belongs to
     an older era still being read. Each topic's older era caps *both* topics' stream times (a
     backfill's endorsements may lag its policy events) until none of its records has come for
-    :data:`ERA_MEMORY` records of the partition, or the topic is caught up (the wall clock stands
-    in). When a topic's stream time forms, or leaps more than :data:`ERA_GAP`, it is held where it
+    :data:`ERA_MEMORY` records of the partition, or both topics have been caught up for
+    :data:`ERA_QUIET` (the wall clock stands in then; while an older era is being read it does not,
+    even for a caught-up topic: the backfill may publish its endorsements after a pause). When a topic's stream time forms, or leaps more than :data:`ERA_GAP`, it is held where it
     was for :data:`PROBATION` records, so that an older era's first records, read before the
     newer traffic, can show themselves by their next one. Holding the time back changes no answer,
     only when it is given: decisions are judged as of their own time, a late correction is overdue
@@ -160,6 +166,9 @@ class Timing:
     arrived: datetime | None = None
     """For an outlier: the best word on when it really happened — where its own topic partition
     had got when it came in (a lock point is taken from here, not from a mistyped date)."""
+    reached: datetime | None = None
+    """How far the record's topic partition had got when it was read (its median, not held back
+    for an older era): for an outlier, a floor on when it happened."""
 
     @property
     def outlier(self) -> bool:

@@ -9,6 +9,7 @@ committed), and the next record is processed. Nothing here raises for any input.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -146,7 +147,7 @@ class Processor:
             previous = task.states.get(key) if key is not None else None
             rollback = task.blob_of(key) if previous is not None and key is not None else None
             stage = "detect"
-            timing = self._timing(record, verdict, previous, now)
+            timing = self._timing(record, verdict, previous, now, task)
             if timing is not None and timing.why is not None:
                 verdict = with_outlier_warning(verdict, timing.why)
             step = self.machine.on_verdict(previous, verdict, now, timing)
@@ -181,7 +182,7 @@ class Processor:
         return emission
 
     def _timing(self, record: InputRecord, verdict: Verdict, previous: PolicyState | None,
-                now: datetime) -> Timing | None:
+                now: datetime, task: PartitionTask) -> Timing | None:
         """When the record counts as having happened for the clocks, and whether its stated time
         is an outlier (streams.core.event_time)."""
         event = verdict.event
@@ -191,7 +192,11 @@ class Processor:
         own = None
         if previous is not None:
             own = previous.policy_time if stream is Stream.POLICY else previous.endorsement_time
-        return timing(event.occurred_at, policy_previous=own, now=now, tolerance=self._outlier_after, skew=self._skew)
+        judged = timing(event.occurred_at, policy_previous=own, now=now, tolerance=self._outlier_after, skew=self._skew)
+        if judged.outlier:
+            reached = task.observed.policy if stream is Stream.POLICY else task.observed.endorsement
+            judged = dataclasses.replace(judged, reached=reached)
+        return judged
 
     def _observe(self, verdict: Verdict, emission: Emission) -> None:
         if self.cross is None:

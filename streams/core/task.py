@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from streams.core.detection import PolicyMachine, PolicyState, StreamTimes
 from streams.core.detection.state import PAYLOAD_FIELDS, STATE_VERSION, Clock, StateUnreadable
 from streams.core.due_index import DueIndex
-from streams.core.event_time import ERA_GAP, WINDOW, Eras, stream_time
+from streams.core.event_time import ERA_GAP, ERA_QUIET, WINDOW, Eras, stream_time
 from streams.core.origin import Stream
 from streams.core.state_store import DERIVED, Backing, MemoryBacking, StateStore, is_policy_key
 
@@ -100,6 +100,8 @@ class PartitionTask:
                                                       for stream in Stream}
         self.eras = eras or Eras()
         """How far the oldest era still being read has got (a backfill beside live traffic)."""
+        self._quiet_since: datetime | None = None
+        """When both topics were last found caught up together, while an older era was held."""
         self.lateness = timedelta(seconds=lateness_s)
         self.idle: frozenset[Stream] = frozenset()
         """Topics of this partition that are caught up (live only): the wall clock stands in."""
@@ -224,14 +226,25 @@ class PartitionTask:
         the oldest era still being read has got, less the lateness allowance (records of one
         partition are near event-time order, not exactly); the wall clock stands in for a topic
         that is caught up."""
-        return StreamTimes(self._safe(Stream.POLICY, self._reached(self.observed.policy), now),
-                           self._safe(Stream.ENDORSEMENT, self._reached(self.observed.endorsement), now))
-
-    def _reached(self, observed: datetime | None) -> datetime | None:
         cap = self.eras.cap()
-        if observed is None or cap is None or cap >= observed.timestamp():
-            return observed
-        return datetime.fromtimestamp(cap, UTC)
+        if len(self.idle) < len(Stream):
+            self._quiet_since = None
+        elif cap is not None:
+            self._quiet_since = self._quiet_since or now
+            if now - self._quiet_since >= ERA_QUIET:
+                cap = None  # both topics caught up for long: the older era is done
+        if cap is None:
+            return StreamTimes(self._safe(Stream.POLICY, self.observed.policy, now),
+                               self._safe(Stream.ENDORSEMENT, self.observed.endorsement, now))
+        # An older era is being read: no wall clock, not even for a caught-up topic (the era may
+        # publish its endorsements after a pause).
+        return StreamTimes(self._held(self.observed.policy, cap), self._held(self.observed.endorsement, cap))
+
+    def _held(self, observed: datetime | None, cap: float) -> datetime | None:
+        if observed is None:
+            return None
+        reached = observed if cap >= observed.timestamp() else datetime.fromtimestamp(cap, UTC)
+        return reached - self.lateness
 
     def final_times(self, now: datetime) -> StreamTimes:
         """Safe stream times at the end of input (replay): the windows not yet full count too."""

@@ -16,6 +16,7 @@ from streams.core.origin import Stream
 from streams.core.outputs import OutputKind
 from tests.lifecycle import (
     CLERK,
+    CUSTOMER,
     HOLDER,
     NEW_MOBILE,
     SYSTEM,
@@ -421,6 +422,51 @@ def test_a_record_typed_years_ahead_does_not_make_a_terminated_policy_forgotten(
     driver.finish()
     assert [(a["alert_type"], a["source_event_ids"]) for a in driver.read(OutputKind.ALERTS)] == [
         ("UNAUTHORIZED_CONTACT_EDIT", ["PT-p04"])]
+
+
+@pytest.mark.parametrize("lead", [1, 6])
+@pytest.mark.parametrize("gap", [60, 1_500])
+def test_a_backfill_whose_next_record_comes_long_after_the_live_traffic_began_raises_no_false_overdue(
+        lead: int, gap: int) -> None:
+    """The backfill's first records open a hold, live traffic begins (the stream time forms or
+    leaps), and the backfill's correction comes ``gap`` live records later: it is read in time."""
+    bank = {"channel": "BANCASSURANCE", "intermediary_code": "BK1", "actor": TELLER}
+    bad = dict(HOLDER, id_no=wrong_check(HOLDER["id_no"]))
+    back = -3 * 365 * 1440
+    driver = TopologyDriver(start=NOW, detection=DetectionConfig(hold_deadline_days=30))
+    driver.pipe(*policy("PA", 1, "APPLICATION_SUBMITTED", back, holder=bad, **bank))
+    for n in range(1, lead):
+        driver.pipe(*policy(f"PAX{n}", 1, "APPLICATION_SUBMITTED", back + n * 60))
+    for n in range(gap):
+        driver.pipe(*policy(f"PL{n}", 1, "APPLICATION_SUBMITTED", n))
+    driver.pipe(*policy("PA", 2, "APPLICATION_AMENDED", back + 14 * 1440, **bank))
+    driver.finish()
+    assert driver.read(OutputKind.ALERTS) == []
+
+
+@pytest.mark.parametrize("idle", [(), (Stream.ENDORSEMENT,)], ids=["reading", "endorsements-caught-up"])
+def test_a_caught_up_endorsement_topic_does_not_judge_a_backfills_edit_before_its_approval(
+        idle: tuple[Stream, ...]) -> None:
+    """An older era is being read on the policy topic; the endorsement topic is caught up for a
+    while before the backfill publishes the edit's approval: the wall clock does not stand in."""
+    back = -3 * 365 * 1440
+    driver = TopologyDriver(start=NOW)
+    for n in range(10):
+        driver.pipe(*policy(f"PL{n}", 1, "APPLICATION_SUBMITTED", n))
+        driver.pipe(*endorsement(f"PL{n}", 1, "ENDORSEMENT_REQUESTED", n, actor=CUSTOMER))
+    for n in range(6):
+        driver.pipe(*policy(f"PB{n}", 1, "APPLICATION_SUBMITTED", back + n))
+        driver.pipe(*policy(f"PL{10 + n}", 1, "APPLICATION_SUBMITTED", 10 + n))
+    driver.pipe(*policy("PE", 1, "APPLICATION_SUBMITTED", back + 10))
+    driver.pipe(*policy("PE", 2, "APPLICATION_CONFIRMED", back + 20))
+    driver.pipe(*policy("PE", 4, "CUSTOMER_INFO_UPDATED", back + 1440, actor=CLERK, holder=with_mobile(NEW_MOBILE)))
+    driver.set_idle(*idle)
+    driver.advance_wall(6)
+    driver.set_idle()
+    driver.pipe(*endorsement("PE", 1, "ENDORSEMENT_REQUESTED", back + 1428, actor=CUSTOMER))
+    driver.pipe(*endorsement("PE", 2, "ENDORSEMENT_APPROVED", back + 1430))
+    driver.finish()
+    assert driver.read(OutputKind.ALERTS) == []
 
 
 def test_timed_decisions_visit_only_what_is_due() -> None:

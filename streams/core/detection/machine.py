@@ -75,7 +75,7 @@ from streams.core.detection.state import (
     Slot,
     VisitWatch,
 )
-from streams.core.event_time import OUTLIER_RULE, Timing
+from streams.core.event_time import Timing
 from streams.core.labels_zh import field_zh, party_zh
 from streams.core.origin import Stream
 from streams.core.outputs import Output, OutputKind, clean_output, outputs_of, quarantine_output, record_output
@@ -249,7 +249,13 @@ class PolicyMachine:
             if not outlier:
                 state.policy_time = max(state.policy_time or clock, clock)
             locks_at = timing.arrived if outlier and timing is not None and timing.arrived is not None else moment
-            self._policy_event(state, verdict, event, now, step, due_from, locks_at)
+            judged = None
+            if outlier and timing is not None:
+                # Its date is wrong: it happened when its partition had got to it (as a stream
+                # time would have judged it, held back or not), or failing that at its policy's
+                # previous event.
+                judged = timing.reached or timing.arrived or clock
+            self._policy_event(state, verdict, event, now, step, due_from, locks_at, judged)
         else:
             if not outlier:
                 state.endorsement_time = max(state.endorsement_time or clock, clock)
@@ -346,7 +352,8 @@ class PolicyMachine:
     # -- policy events -----------------------------------------------------------------
 
     def _policy_event(self, state: PolicyState, verdict: Verdict, event: PolicyEvent, now: datetime, step: Step,
-                      due_from: datetime | None = None, locks_at: datetime | None = None) -> None:
+                      due_from: datetime | None = None, locks_at: datetime | None = None,
+                      judged: datetime | None = None) -> None:
         after = slots_of(event)
         changes: list[ContactChange] = []
         locked = state.lock_at is not None
@@ -380,7 +387,7 @@ class PolicyMachine:
         state.slots = after
         if event.event_type is PolicyEventType.POLICY_TERMINATED:
             state.terminated_at = event.occurred_at
-        entry = self._ledger_entry(verdict, event, held=bool(changes))
+        entry = self._ledger_entry(verdict, event, held=bool(changes), judged=judged)
         if entry is not None:
             state.ledger.append(entry)
         if changes:
@@ -711,7 +718,8 @@ class PolicyMachine:
     # -- commission, in policy-event order ----------------------------------------------
 
     @staticmethod
-    def _ledger_entry(verdict: Verdict, event: PolicyEvent, *, held: bool) -> LedgerEntry | None:
+    def _ledger_entry(verdict: Verdict, event: PolicyEvent, *, held: bool,
+                      judged: datetime | None = None) -> LedgerEntry | None:
         errors = sorted({f.rule for f in verdict.findings if f.severity is Severity.ERROR})
         if verdict.reason is QuarantineReason.RULE_ERROR and errors:
             if not event.intermediary_code or event.actor.role in INSURER_STAFF:
@@ -725,8 +733,7 @@ class PolicyMachine:
             )
         if verdict.clean is not None:
             kind = LedgerKind.HELD if held else LedgerKind.PASS
-            outlier = any(f.rule == OUTLIER_RULE for f in verdict.findings)
-            return LedgerEntry(kind=kind, event_id=event.event_id, at=event.occurred_at, outlier=outlier)
+            return LedgerEntry(kind=kind, event_id=event.event_id, at=event.occurred_at, judged_at=judged)
         return None
 
     @staticmethod
@@ -771,7 +778,7 @@ class PolicyMachine:
         hold = state.hold
         if hold is None:
             return
-        if not hold.overdue_alerted and not entry.outlier and entry.at > hold.deadline:
+        if not hold.overdue_alerted and (entry.judged_at or entry.at) > hold.deadline:
             # Corrected after the deadline: overdue, however soon the stream time had got there
             # (a sparse partition, or one that a backfill beside live traffic holds back).
             hold.overdue_alerted = True

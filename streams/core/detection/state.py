@@ -256,9 +256,11 @@ class LedgerEntry(BaseModel):
     branch_code: str | None = None
     actor: dict[str, Any] = Field(default_factory=dict)
     reasons: list[str] = Field(default_factory=list)
-    outlier: bool = False
-    """The event's stated time was flagged EVENT_TIME_OUTLIER: ``at`` is not to be trusted as when
-    it happened (a correction typed a year ahead is no late correction)."""
+    judged_at: AwareDatetime | None = None
+    """When an event whose stated time was flagged EVENT_TIME_OUTLIER counts as having happened
+    (``at`` is not to be trusted): how far its topic partition had got when it was read. A
+    correction typed a year ahead is no late correction; one typed years back, read after the
+    partition passed the deadline, is."""
 
 
 class CommissionHold(BaseModel):
