@@ -78,6 +78,9 @@ class Era:
 
     progress: float | None = None
     seen: int = 0
+    records: int = 0
+    """Records read behind their topic since this era began: one may be a year typed wrong on a
+    policy's first event, several are a backfill."""
 
 
 @dataclass(slots=True)
@@ -119,10 +122,11 @@ class Eras:
         progress = era.progress if self._active(era) else None
         gap = ERA_GAP.total_seconds()
         if progress is None or stamp < progress - gap:
-            era.progress = stamp  # an older era begins (or one older still)
+            era.progress, era.records = stamp, 0  # an older era begins (or one older still)
         elif stamp <= progress + gap:
             era.progress = max(progress, stamp)
         era.seen = self.count
+        era.records += 1
 
     def hold(self, at: float) -> None:
         """A topic's stream time formed or leapt: hold the time at ``at`` for a while (the latest
@@ -132,24 +136,34 @@ class Eras:
 
     def cap(self) -> float | None:
         """How far the partition's stream times may count, else None (one era only)."""
-        caps = [era.progress for era in (self.policy, self.endorsement)
-                if era.progress is not None and self._active(era)]
-        if self.probation_cap is not None and self.count < self.probation_until:
-            caps.append(self.probation_cap)
+        caps = [cap for cap in (self.era_cap(), self.held_cap()) if cap is not None]
         return min(caps) if caps else None
+
+    def era_cap(self, *, records: int = 1) -> float | None:
+        """How far an older era seen in at least ``records`` records read behind their topic has
+        got. Several are evidence enough that it is still being published, so a caught-up topic
+        waits for it too; a single one (perhaps a year typed wrong) only holds the time back."""
+        caps = [era.progress for era in (self.policy, self.endorsement)
+                if era.progress is not None and self._active(era) and era.records >= records]
+        return min(caps) if caps else None
+
+    def held_cap(self) -> float | None:
+        """Where a stream time that formed or leapt is held, while it is (a caught-up topic hands
+        over to the wall clock as usual: a gap in a sparse topic is no evidence of another era)."""
+        return self.probation_cap if self.probation_cap is not None and self.count < self.probation_until else None
 
     def _active(self, era: Era) -> bool:
         return self.count - era.seen <= ERA_MEMORY
 
     def to_json(self) -> dict[str, Any]:
-        return {"policy": [self.policy.progress, self.policy.seen],
-                "endorsement": [self.endorsement.progress, self.endorsement.seen],
+        return {"policy": [self.policy.progress, self.policy.seen, self.policy.records],
+                "endorsement": [self.endorsement.progress, self.endorsement.seen, self.endorsement.records],
                 "count": self.count, "probation": [self.probation_cap, self.probation_until]}
 
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> Eras:
-        def era(pair: list[Any]) -> Era:
-            return Era(float(pair[0]) if pair[0] is not None else None, int(pair[1]))
+        def era(values: list[Any]) -> Era:
+            return Era(float(values[0]) if values[0] is not None else None, int(values[1]), int(values[2]))
 
         cap, until = document.get("probation") or (None, 0)
         return cls(era(document["policy"]), era(document["endorsement"]), int(document["count"]),

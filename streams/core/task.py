@@ -226,19 +226,26 @@ class PartitionTask:
         the oldest era still being read has got, less the lateness allowance (records of one
         partition are near event-time order, not exactly); the wall clock stands in for a topic
         that is caught up."""
-        cap = self.eras.cap()
+        era, held = self.eras.era_cap(), self.eras.held_cap()
+        backfill = self.eras.era_cap(records=2)
         if len(self.idle) < len(Stream):
             self._quiet_since = None
-        elif cap is not None:
+        elif backfill is not None:
             self._quiet_since = self._quiet_since or now
             if now - self._quiet_since >= ERA_QUIET:
-                cap = None  # both topics caught up for long: the older era is done
-        if cap is None:
-            return StreamTimes(self._safe(Stream.POLICY, self.observed.policy, now),
-                               self._safe(Stream.ENDORSEMENT, self.observed.endorsement, now))
-        # An older era is being read: no wall clock, not even for a caught-up topic (the era may
-        # publish its endorsements after a pause).
-        return StreamTimes(self._held(self.observed.policy, cap), self._held(self.observed.endorsement, cap))
+                backfill = None  # both topics caught up for long: the older era is done
+        return StreamTimes(self._time(Stream.POLICY, self.observed.policy, era, held, backfill, now),
+                           self._time(Stream.ENDORSEMENT, self.observed.endorsement, era, held, backfill, now))
+
+    def _time(self, stream: Stream, observed: datetime | None, era: float | None, held: float | None,
+              backfill: float | None, now: datetime) -> datetime | None:
+        """While an older era of several records is being read, no wall clock, not even for a
+        caught-up topic (the era may publish its endorsements after a pause); otherwise a caught-up
+        topic hands over to the wall clock as usual, and a reading one is held back."""
+        if backfill is None and stream in self.idle:
+            return self._safe(stream, observed, now)
+        caps = [cap for cap in (era, held) if cap is not None]
+        return self._held(observed, min(caps)) if caps else self._safe(stream, observed, now)
 
     def _held(self, observed: datetime | None, cap: float) -> datetime | None:
         if observed is None:

@@ -88,7 +88,7 @@ def late_endorsements(settings: Settings, seed: int, *, extra: Sequence[Event] =
     def happened(item: Event) -> datetime:  # a mistyped date is published when it really happened
         return feed.happened.get(item[1]["event_id"]) or datetime.fromisoformat(item[1]["occurred_at"])
 
-    merged = list(heapq.merge(feed.in_time_order(), extra, key=happened))
+    merged = list(heapq.merge(feed.in_time_order(), sorted(extra, key=happened), key=happened))
     order = sorted(enumerate(merged), key=lambda item: item[0] + (200.5 if item[1][0] is Stream.ENDORSEMENT else 0))
     return [as_record(settings, stream, document) for _, (stream, document) in order], feed.planted
 

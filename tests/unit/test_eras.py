@@ -86,3 +86,13 @@ def test_the_eras_survive_a_restart_and_an_earlier_releases_record_holds_what_it
                                                "2024-05-01T00:00:00+08:00"]}}).encode()
     _, _, seeded = decode_times(mixed)
     assert seeded.cap() == datetime(2021, 3, 1, tzinfo=UTC).timestamp() - 8 * 3600
+
+
+def test_one_record_behind_only_holds_the_time_back_and_several_make_a_backfill() -> None:
+    """A single record read behind its topic may be a year typed wrong on a policy's first event:
+    it holds the time back, but only several (a backfill) keep a caught-up topic from the wall clock."""
+    live = [T0 + n * 60 for n in range(50)]
+    one = read_all(Eras(), [*live, T0 - 365 * DAY])
+    assert one.era_cap() == T0 - 365 * DAY and one.era_cap(records=2) is None
+    several = read_all(Eras(), [*live, T0 - 365 * DAY, T0 - 365 * DAY + 600])
+    assert several.era_cap(records=2) == T0 - 365 * DAY + 600
