@@ -57,9 +57,11 @@ PROBATION = ERA_MEMORY
 than :data:`ERA_GAP`: as long as an older era is remembered, for its next record to show itself
 as one (a sparse topic that leaps at every record is held one step back, each hold replacing the
 last; a dense topic does not leap)."""
-ERA_QUIET = timedelta(minutes=10)
+ERA_QUIET = timedelta(seconds=30)
 """How long both topics of a partition must be caught up before an older era is taken as done and
-the wall clock stands in again: a backfill job pausing for less keeps its hold."""
+the wall clock stands in again: a backfill job pausing for less keeps its hold. Short, because a
+source that merely publishes some records out of order looks like an older era too, and its
+held decisions wait this long once everything is read."""
 
 
 def stream_time(window: Sequence[datetime], *, final: bool = False) -> datetime | None:
