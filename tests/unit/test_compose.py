@@ -32,12 +32,22 @@ def workers() -> dict[str, Any]:
 
 
 def mounts(service: dict[str, Any]) -> dict[str, Path]:
-    """Container path → the file or directory on the host, which must exist."""
+    """Container path → the file or directory on the host, which must exist (a named volume, such
+    as Redis's data, must be declared at the top level instead)."""
     result = {}
     for volume in service.get("volumes", []):
         source, target = volume.split(":")[:2]
+        if not source.startswith((".", "/")):
+            assert source in (compose().get("volumes") or {}), f"named volume {source} is not declared"
+            continue
         result[target] = (COMPOSE.parent / source).resolve()
     return result
+
+
+def test_redis_keeps_the_customer_index_across_a_restart() -> None:
+    redis = services()["redis"]
+    assert redis["command"][:3] == ["redis-server", "--appendonly", "yes"]
+    assert any(volume.endswith(":/data") for volume in redis["volumes"])
 
 
 def test_the_compose_file_is_valid_for_the_compose_specification() -> None:
