@@ -97,12 +97,13 @@ class Eras:
     order, so a record more than the lateness allowance behind its topic's stream time belongs to
     an older era still being read. Each topic's older era caps *both* topics' stream times (a
     backfill's endorsements may lag its policy events) until none of its records has come for
-    :data:`ERA_MEMORY` records of the partition, or both topics have been caught up for
-    :data:`ERA_QUIET` (the wall clock stands in then; while an older era is being read it does not,
-    even for a caught-up topic: the backfill may publish its endorsements after a pause). When a topic's stream time forms, or leaps more than :data:`ERA_GAP`, it is held where it
-    was for :data:`PROBATION` records, so that an older era's first records, read before the
-    newer traffic, can show themselves by their next one. Holding the time back changes no answer,
-    only when it is given: decisions are judged as of their own time, a late correction is overdue
+    :data:`ERA_MEMORY` records of the partition. While several such records show one, a caught-up
+    topic does not hand over to the wall clock either (the backfill may publish its endorsements
+    after a pause) until both topics have been caught up for :data:`ERA_QUIET`. When a topic's
+    stream time forms, or leaps more than :data:`ERA_GAP`, it is held where it was for
+    :data:`PROBATION` records, so that an older era's first records, read before the newer
+    traffic, can show themselves by their next one. Holding the time back changes no answer, only
+    when it is given: decisions are judged as of their own time, a late correction is overdue
     when it is read, retention is judged on a policy event's own time.
 
     A handful of numbers, kept in the partition's stream-times record, whatever the traffic.
