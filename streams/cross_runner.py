@@ -92,9 +92,9 @@ class CrossPolicyRunner:
             metrics.count_cross_skipped("defect", len(batch))
             metrics.STAGE_ERRORS.labels(stage="cross").inc()
             return []
+        self._recovered()  # logs how many deferred checks this catches up: before they are dropped
         self.backlog.drop(len(taken))
         metrics.CROSS_SECONDS.observe(time.perf_counter() - started)
-        self._recovered()
         metrics.set_cross_state(up=True, backlog=len(self.backlog))
         return [candidate.alert for candidate in candidates if candidate.alert.alert_id in owned]
 

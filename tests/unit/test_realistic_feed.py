@@ -19,22 +19,27 @@ from tests.oracle import encode
 NOW = END + timedelta(days=30)  # replay runs after the feed's last day
 
 
+def beside(first: list[Event], second: list[Event], share: float, seed: int) -> list[Event]:
+    """Two sequences published at once, each in its own order: ``share`` of the records are the
+    first's while both last."""
+    rng = random.Random(seed)
+    out, i, j = [], 0, 0
+    while i < len(first) or j < len(second):
+        if j == len(second) or (i < len(first) and rng.random() < share):
+            out.append(first[i])
+            i += 1
+        else:
+            out.append(second[j])
+            j += 1
+    return out
+
+
 def merged_at_random(feed: Feed, seed: int) -> list[Event]:
     """Each topic in its own event-time order, the two merged at random: one topic may run far
     ahead of the other, as a lagging consumer or a backlog makes it."""
     ordered = feed.in_time_order()
-    policies = [e for e in ordered if e[0] is Stream.POLICY]
-    endorsements = [e for e in ordered if e[0] is Stream.ENDORSEMENT]
-    rng = random.Random(seed)
-    out, i, j = [], 0, 0
-    while i < len(policies) or j < len(endorsements):
-        if j == len(endorsements) or (i < len(policies) and rng.random() < 0.5):
-            out.append(policies[i])
-            i += 1
-        else:
-            out.append(endorsements[j])
-            j += 1
-    return out
+    return beside([e for e in ordered if e[0] is Stream.POLICY], [e for e in ordered if e[0] is Stream.ENDORSEMENT],
+                  0.5, seed)
 
 
 def replay(events: list[Event], *, partitions: int, restart_at: int | None = None) -> TopologyDriver:
@@ -97,21 +102,6 @@ def test_the_same_alerts_with_the_topics_interleaved_at_random_and_a_restart(fee
     driver = replay(events, partitions=3, restart_at=len(events) // 2)
     assert raised(driver) == feed.planted
     assert accounted(driver) == Counter(document["event_id"] for _, document in feed.events)
-
-
-def beside(backfill: list[Event], live: list[Event], share: float, seed: int) -> list[Event]:
-    """Two feeds published at once, each in its own order: ``share`` of the records are the
-    backfill's while both last."""
-    rng = random.Random(seed)
-    out, i, j = [], 0, 0
-    while i < len(backfill) or j < len(live):
-        if j == len(live) or (i < len(backfill) and rng.random() < share):
-            out.append(backfill[i])
-            i += 1
-        else:
-            out.append(live[j])
-            j += 1
-    return out
 
 
 @pytest.mark.parametrize("partitions", [1, 3])
